@@ -1,0 +1,1 @@
+"""One GraphQL API for trading platforms: `python -m graphql_api` serves it; `create_app` builds it."""

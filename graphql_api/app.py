@@ -1,0 +1,246 @@
+"""The application factory: Starlette routes, the GraphQL view, and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from redis import asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+
+from schema import build_schema
+
+from . import db, sessions
+from .auth import AuthenticationFailed
+from .context import Context
+from .engine.adapters import AdapterRegistry
+from .engine.equity import snapshot_equity
+from .engine.feed import MarketFeed
+from .engine.lease import FileLease, Lease, PostgresLease
+from .engine.matching import PaperEngine
+from .pubsub import Bus
+from .ratelimit import WindowCounters
+from .settings import Settings, redact_url
+
+log = logging.getLogger(__name__)
+
+
+class Resources:
+    """What the lifespan opens and closes; handed to every request through ``app.state``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = Bus(settings.broadcast_url, settings.broadcast_namespace)
+        # Rate-limit counters live in Redis when the bus does, so every process sees the same counts.
+        self.redis = (
+            aioredis.Redis.from_url(settings.broadcast_url, socket_connect_timeout=2, socket_timeout=2)
+            if self.bus.kind == "redis"
+            else None
+        )
+        self.counters = WindowCounters(self.redis, prefix=f"{settings.broadcast_namespace}:rl")
+        self.engine = PaperEngine(settings, self.bus)
+        self.adapters = AdapterRegistry()
+        self._next_snapshot = 0.0
+        self.feed: MarketFeed | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.started_at = datetime.now(UTC)
+
+    async def after_tick(self, marks: dict[str, tuple[Decimal, int]]) -> None:
+        """Leader-only work after each feed tick: match what the new prices reach, record equity when due."""
+        changes = await self.engine.on_tick(marks)
+        await self.engine.publish(changes)
+        now = time.monotonic()
+        if now >= self._next_snapshot:
+            self._next_snapshot = now + self.settings.equity_snapshot_interval
+            await snapshot_equity(datetime.now(UTC))
+
+    def lease(self) -> Lease:
+        if self.settings.is_sqlite:
+            return FileLease(self.settings.data_dir / "market_feed.lock")
+        return PostgresLease(self.settings.libpq_db_url, "mktfeed")
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
+        resources: Resources = request.app.state.resources
+        context = Context(
+            request=request,
+            response=response,
+            settings=resources.settings,
+            bus=resources.bus,
+            feed=resources.feed,
+            counters=resources.counters,
+            engine=resources.engine,
+            adapters=resources.adapters,
+        )
+        if isinstance(request, Request):
+            await sessions.authenticate_http(context)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a socket from connection_init (or its cookie); a bad credential closes it with 4403."""
+        try:
+            await sessions.authenticate_websocket(context)
+        except AuthenticationFailed as exc:
+            log.info("websocket refused: %s", exc)
+            raise ConnectionRejectionError({"message": str(exc)}) from None
+        if context.principal is not None:
+            sessions.watch_socket(context)
+        return UNSET
+
+
+class BodySizeLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, whether or not Content-Length is declared."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": f"request body exceeds {limit} bytes", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+        status_code=413,
+    )
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """Ready when the database and the bus answer; the body says which does not."""
+    resources: Resources = request.app.state.resources
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(db.ping_database(), timeout=2)
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # any failure to answer means not ready; the reason is reported, not raised
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    checks["bus"] = {"ok": resources.bus.healthy, "kind": resources.bus.kind}
+    feed = resources.feed
+    if feed is not None:
+        checks["feed"] = {
+            "ok": True,
+            "role": feed.role,
+            "lastTickAt": feed.last_tick_at.isoformat() if feed.last_tick_at else None,
+        }
+    ok = checks["database"]["ok"] and checks["bus"]["ok"]
+    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    resources = Resources(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info(
+            "starting (%s): database %s, bus %s",
+            settings.app_env,
+            redact_url(settings.database_url),
+            redact_url(settings.broadcast_url),
+        )
+        await db.open_database(settings)
+        try:
+            await resources.bus.connect()
+            try:
+                if settings.feed_enabled:
+                    resources.feed = MarketFeed(
+                        resources.bus,
+                        resources.lease(),
+                        seed=settings.feed_seed,
+                        interval=settings.feed_interval,
+                        standby_poll=settings.feed_leader_poll,
+                        after_tick=resources.after_tick,
+                    )
+                    resources.tasks.append(asyncio.create_task(resources.feed.run(), name="market-feed"))
+                yield
+            finally:
+                for task in resources.tasks:
+                    task.cancel()
+                await asyncio.gather(*resources.tasks, return_exceptions=True)
+                if resources.feed is not None:
+                    await resources.feed.stop()
+                await resources.bus.disconnect()
+                if resources.redis is not None:
+                    await resources.redis.aclose()
+        finally:
+            await db.close_database()
+
+    graphql = GraphQLApp(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        allow_queries_via_get=True,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
+        allowed_origins=settings.cors_origins,
+    )
+    middleware = [Middleware(BodySizeLimit, limit=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", sessions.closing_watchers(graphql)),
+            Route("/health", health),
+            Route("/ready", ready),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.resources = resources
+    return app

@@ -1,0 +1,101 @@
+"""Leader leases: exactly one process runs a singleton engine (the market feed) at a time.
+
+PostgreSQL: a session-level advisory lock held on a dedicated connection. When the holder dies its
+connection closes and the lock is released, so a standby's next ``acquire`` takes over. Advisory locks
+are scoped to one database, so separate databases never contend.
+SQLite: an exclusive ``flock`` on a file beside the database, released by the kernel when the process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a lease name."""
+    value = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big")
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+class Lease(Protocol):
+    async def acquire(self) -> bool: ...
+
+    async def check(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+class PostgresLease:
+    def __init__(self, dsn: str, name: str) -> None:
+        self._dsn = dsn
+        self._key = lock_key(name)
+        self._conn: asyncpg.Connection | None = None
+
+    async def acquire(self) -> bool:
+        try:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(self._dsn, timeout=3)
+            return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key, timeout=3))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("lease acquire failed: %s", type(exc).__name__)
+            await self._drop()
+            return False
+
+    async def check(self) -> bool:
+        """True while the lock's connection is alive (the lock lives exactly as long as it)."""
+        if self._conn is None or self._conn.is_closed():
+            return False
+        try:
+            await self._conn.fetchval("SELECT 1", timeout=3)
+            return True
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            await self._drop()
+            return False
+
+    async def release(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await self._conn.fetchval("SELECT pg_advisory_unlock($1)", self._key, timeout=2)
+        await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+
+class FileLease:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    async def acquire(self) -> bool:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    async def check(self) -> bool:
+        return self._fd is not None
+
+    async def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

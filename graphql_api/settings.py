@@ -1,0 +1,259 @@
+"""Settings read once from the environment.
+
+Two run modes share one code path: the embedded default (no configuration: SQLite under ``DATA_DIR`` and
+an in-process bus) and production (``APP_ENV=production``, PostgreSQL and Redis from URLs). Production
+never guesses: it refuses to start without a SECRET_KEY, and its introspection, GraphiQL and field
+suggestions default to off.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from starlette.datastructures import Secret
+
+from .units import Seconds
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = env.get(name) or default
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise SettingsError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _namespace(env: Mapping[str, str]) -> str:
+    value = (env.get("BROADCAST_NAMESPACE") or "gql").strip()
+    if not value.replace("-", "").replace("_", "").isalnum() or len(value) > 40:
+        raise SettingsError("BROADCAST_NAMESPACE must be up to 40 letters, digits, - or _")
+    return value
+
+
+def _fee(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = env.get(name) or default
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise SettingsError(f"{name} must be a fraction such as 0.001, got {raw!r}") from None
+    if not value.is_finite() or not Decimal(0) <= value < Decimal("0.1"):
+        raise SettingsError(f"{name} must be between 0 and 0.1, got {raw!r}")
+    return value
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and /ready."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    broadcast_url: str = "memory://"
+    broadcast_namespace: str = "gql"
+    database_pool_size: int = 20
+    secret_key: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    cors_origins: tuple[str, ...] = ()
+    graphiql: bool = True
+    introspection: bool = True
+    field_suggestions: bool = True
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_body_bytes: int = 1_000_000
+    max_page_size: int = 100
+    max_symbols_per_subscription: int = 50
+    ws_connection_init_timeout: Seconds = 3.0
+    feed_enabled: bool = True
+    feed_interval: Decimal = Decimal("1")
+    feed_seed: int = 20_260_101
+    feed_leader_poll: Decimal = Decimal("1")
+    registration_mode: str = "open"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    session_idle_timeout: int = 1800
+    session_recheck_interval: int = 5
+    jwt_issuer: str = "graphql-trading-api"
+    jwt_audience: str = "graphql-trading-api"
+    cookie_secure: bool = False
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    siwe_chain_id: int = 1
+    siwe_statement: str = "Sign in to the trading platform."
+    wallet_nonce_ttl: int = 300
+    login_failures_per_account: int = 5
+    login_failures_per_ip: int = 20
+    login_failure_window: int = 900
+    book_level_notional: Decimal = Decimal("10000")
+    taker_fee: Decimal = Decimal("0.001")
+    maker_fee: Decimal = Decimal("0.0002")
+    equity_snapshot_interval: int = 60
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tortoise_db_url(self) -> str:
+        """Tortoise spells PostgreSQL ``postgres://`` (the libpq spelling is accepted too) and sizes its
+        connection pool from the URL; its default of 5 starves the feed under order load."""
+        url = self.database_url
+        if url.startswith("postgresql://"):
+            url = "postgres://" + url.removeprefix("postgresql://")
+        if url.startswith("postgres://") and "maxsize=" not in url:
+            url += ("&" if "?" in url else "?") + f"minsize=1&maxsize={self.database_pool_size}"
+        return url
+
+    @property
+    def libpq_db_url(self) -> str:
+        if self.database_url.startswith("postgres://"):
+            return "postgresql://" + self.database_url.removeprefix("postgres://")
+        return self.database_url
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        app_env = (env.get("APP_ENV") or "development").strip().lower()
+        if app_env not in {"development", "production"}:
+            raise SettingsError(f"APP_ENV must be development or production, got {app_env!r}")
+        production = app_env == "production"
+        data_dir = Path(env.get("DATA_DIR") or "data")
+
+        database_url = env.get("DATABASE_URL") or ""
+        if not database_url:
+            if production:
+                raise SettingsError("DATABASE_URL is required when APP_ENV=production")
+            database_url = f"sqlite://{data_dir / 'graphql_api.sqlite3'}"
+        scheme = database_url.split("://", 1)[0]
+        if scheme not in {"sqlite", "postgres", "postgresql"}:
+            raise SettingsError(f"DATABASE_URL must be sqlite://, postgres:// or postgresql://, got {scheme}://")
+
+        broadcast_url = env.get("BROADCAST_URL") or "memory://"
+        bscheme = broadcast_url.split("://", 1)[0]
+        if bscheme not in {"memory", "redis", "rediss"}:
+            raise SettingsError(f"BROADCAST_URL must be memory://, redis:// or rediss://, got {bscheme}://")
+
+        secret = env.get("SECRET_KEY") or ""
+        if not secret:
+            if production:
+                raise SettingsError("SECRET_KEY is required when APP_ENV=production")
+            secret = _embedded_secret(data_dir)
+        elif len(secret) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters")
+
+        registration_mode = (env.get("REGISTRATION_MODE") or ("approval" if production else "open")).lower()
+        if registration_mode not in {"open", "approval"}:
+            raise SettingsError(f"REGISTRATION_MODE must be open or approval, got {registration_mode!r}")
+        siwe_uri = env.get("SIWE_URI") or "http://localhost:8000"
+        siwe_domain = env.get("SIWE_DOMAIN") or (urlsplit(siwe_uri).netloc or "localhost:8000")
+
+        origins = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
+        return cls(
+            app_env=app_env,
+            data_dir=data_dir,
+            database_url=database_url,
+            broadcast_url=broadcast_url,
+            broadcast_namespace=_namespace(env),
+            database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20, minimum=2),
+            secret_key=Secret(secret),
+            cors_origins=origins,
+            graphiql=_bool(env, "GRAPHIQL", not production),
+            introspection=_bool(env, "INTROSPECTION", not production),
+            field_suggestions=_bool(env, "FIELD_SUGGESTIONS", not production),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
+            max_aliases=_int(env, "MAX_ALIASES", 30, minimum=1),
+            max_tokens=_int(env, "MAX_TOKENS", 5000, minimum=10),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000, minimum=1024),
+            max_page_size=_int(env, "MAX_PAGE_SIZE", 100, minimum=1),
+            max_symbols_per_subscription=_int(env, "MAX_SYMBOLS_PER_SUBSCRIPTION", 50, minimum=1),
+            ws_connection_init_timeout=float(_int(env, "WS_CONNECTION_INIT_TIMEOUT", 3, minimum=1)),
+            feed_enabled=_bool(env, "FEED_ENABLED", True),
+            feed_interval=_decimal(env, "FEED_INTERVAL", "1"),
+            feed_seed=_int(env, "FEED_SEED", 20_260_101),
+            feed_leader_poll=_decimal(env, "FEED_LEADER_POLL", "1"),
+            registration_mode=registration_mode,
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=10),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
+            session_idle_timeout=_int(env, "SESSION_IDLE_TIMEOUT", 1800, minimum=10),
+            session_recheck_interval=_int(env, "SESSION_RECHECK_INTERVAL", 5, minimum=1),
+            jwt_issuer=env.get("JWT_ISSUER") or "graphql-trading-api",
+            jwt_audience=env.get("JWT_AUDIENCE") or "graphql-trading-api",
+            cookie_secure=_bool(env, "COOKIE_SECURE", production),
+            siwe_domain=siwe_domain,
+            siwe_uri=siwe_uri,
+            siwe_chain_id=_int(env, "SIWE_CHAIN_ID", 1, minimum=1),
+            siwe_statement=env.get("SIWE_STATEMENT") or "Sign in to the trading platform.",
+            wallet_nonce_ttl=_int(env, "WALLET_NONCE_TTL", 300, minimum=10),
+            login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+            login_failures_per_ip=_int(env, "LOGIN_FAILURES_PER_IP", 20, minimum=1),
+            login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", 900, minimum=1),
+            book_level_notional=_decimal(env, "BOOK_LEVEL_NOTIONAL", "10000"),
+            taker_fee=_fee(env, "PAPER_TAKER_FEE", "0.001"),
+            maker_fee=_fee(env, "PAPER_MAKER_FEE", "0.0002"),
+            equity_snapshot_interval=_int(env, "EQUITY_SNAPSHOT_INTERVAL", 60, minimum=1),
+        )
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """A development secret generated once and kept under DATA_DIR so tokens survive restarts."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

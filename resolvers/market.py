@@ -1,0 +1,427 @@
+"""Market data: instruments, prices, candles, tickers, the order book, market statistics and their streams."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from graphql_api.context import Info
+from graphql_api.engine.book import MAX_DEPTH
+from graphql_api.engine.candles import (
+    INTERVALS,
+    Bar,
+    History,
+    WindowStats,
+    advance,
+    ceil_time,
+    day_window,
+    floor_time,
+    hour_boundary,
+    summarize,
+    window_bars,
+)
+from graphql_api.errors import BadUserInput
+from graphql_api.pubsub import Bus, channel, parse_time
+from models.market import Candle as CandleRow
+from models.market import Instrument as InstrumentRow
+from models.market import LastPrice
+from schema.market import (
+    BookLevel,
+    Candle,
+    CandleInterval,
+    CandleUpdate,
+    Instrument,
+    MarketMover,
+    MarketStats,
+    OrderBook,
+    Price,
+    PriceTick,
+    Ticker,
+)
+
+Symbol = Annotated[str, strawberry.argument(description="Instrument symbol, case-insensitive, e.g. BTC.")]
+Symbols = Annotated[
+    list[str], strawberry.argument(description="Instrument symbols, case-insensitive; duplicates are ignored.")
+]
+Interval = Annotated[CandleInterval, strawberry.argument(description="Candle length.")]
+
+MAX_CANDLES = 1500
+DEFAULT_DEPTH = 20
+TOP_MOVERS = 3
+_BAR_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume")
+# A candle snapshot re-reads when a tick lands between its reads; ticks are a second apart, reads take ms.
+_SNAPSHOT_ATTEMPTS = 20
+
+
+_INSTRUMENT_COLUMNS = ("id", "symbol", "name", "asset_index", "base", "quote", "tick_size", "lot_size")
+
+
+def _normalise(symbol: str) -> str:
+    return symbol.strip().upper()
+
+
+async def _instruments_by_symbol(symbols: list[str], field: str, limit: int) -> list[InstrumentRow]:
+    """The instruments for ``symbols`` in the order given, or a BAD_USER_INPUT naming ``field``."""
+    wanted = list(dict.fromkeys(_normalise(s) for s in symbols))
+    if not wanted:
+        raise BadUserInput(f"{field} must name at least one symbol", field=field)
+    if len(wanted) > limit:
+        raise BadUserInput(f"{field} may name at most {limit} symbols", field=field)
+    rows = {row.symbol: row for row in await InstrumentRow.filter(symbol__in=wanted)}
+    unknown = [s for s in wanted if s not in rows]
+    if unknown:
+        raise BadUserInput(f"unknown symbol(s) in {field}: {', '.join(unknown)}", field=field)
+    return [rows[s] for s in wanted]
+
+
+async def _last_prices(rows: list[InstrumentRow]) -> list[LastPrice]:
+    by_id = {p.instrument_id: p for p in await LastPrice.filter(instrument_id__in=[r.id for r in rows])}
+    missing = [r.symbol for r in rows if r.id not in by_id]
+    if missing:
+        # Seeded with the instruments; absent only if the database was edited by hand.
+        raise RuntimeError(f"no price row for {', '.join(missing)}")
+    return [by_id[r.id] for r in rows]
+
+
+async def instruments() -> list[Instrument]:
+    rows = await InstrumentRow.all().order_by("asset_index").only(*_INSTRUMENT_COLUMNS)
+    return [Instrument.from_model(row) for row in rows]
+
+
+async def instrument(symbol: Symbol) -> Instrument:
+    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    return Instrument.from_model(row)
+
+
+async def price(symbol: Symbol) -> Price:
+    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    (last,) = await _last_prices(rows)
+    return Price(symbol=rows[0].symbol, price=last.price, timestamp=last.ts)
+
+
+async def prices(info: Info, symbols: Symbols) -> list[Price]:
+    rows = await _instruments_by_symbol(symbols, "symbols", info.context.settings.max_page_size)
+    lasts = await _last_prices(rows)
+    return [Price(symbol=r.symbol, price=p.price, timestamp=p.ts) for r, p in zip(rows, lasts, strict=True)]
+
+
+async def price_ticks(info: Info, symbols: Symbols) -> AsyncGenerator[PriceTick, None]:
+    """Validates before the stream starts, so a bad request is a protocol ``error``, not an empty stream."""
+    ctx = info.context
+    rows = await _instruments_by_symbol(symbols, "symbols", ctx.settings.max_symbols_per_subscription)
+    return _price_tick_stream(ctx.bus, rows)
+
+
+async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenerator[PriceTick, None]:
+    """Snapshot, then live ticks; ticks at or before a symbol's last delivered step are dropped.
+
+    The bus subscription is open before the snapshot is read, so a tick published in between is either
+    in the snapshot or delivered after it, never lost. After a bus reconnect the affected symbols are
+    snapshotted again (what was published during the outage is gone).
+    """
+    by_channel = {channel("price", r.symbol): r for r in rows}
+    delivered: dict[str, int] = {}
+    sequence = 0
+
+    async with bus.subscribe(by_channel) as events:
+        for row, last in zip(rows, await _last_prices(rows), strict=True):
+            sequence += 1
+            delivered[row.symbol] = last.step
+            yield PriceTick(symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True)
+
+        async for event in events:
+            if event.payload is None:
+                row = by_channel[event.channel]
+                (last,) = await _last_prices([row])
+                if last.step <= delivered[row.symbol]:
+                    continue
+                delivered[row.symbol] = last.step
+                sequence += 1
+                yield PriceTick(
+                    symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True
+                )
+                continue
+            payload = event.payload
+            symbol, step = payload["symbol"], int(payload["step"])
+            if step <= delivered.get(symbol, -1):
+                continue
+            delivered[symbol] = step
+            sequence += 1
+            yield PriceTick(
+                symbol=symbol,
+                price=Decimal(payload["price"]),
+                timestamp=parse_time(payload["ts"]),
+                sequence=sequence,
+                snapshot=False,
+            )
+
+
+# -- candles ------------------------------------------------------------------------------------------------
+
+
+def _code(interval: CandleInterval) -> str:
+    """The engine's interval code ("1m", ...). mypy sees a strawberry enum's value as its definition."""
+    return str(interval.value)
+
+
+def _history(row: InstrumentRow, seed: int) -> History:
+    return History(
+        seed=seed,
+        symbol=row.symbol,
+        initial_price=row.initial_price,
+        tick=row.tick_size,
+        lot=row.lot_size,
+        volatility=row.volatility,
+        created_at=row.created_at,
+    )
+
+
+def _candle(symbol: str, interval: CandleInterval, bar: Bar, tick: Decimal, now: datetime) -> Candle:
+    close_time = bar.open_time + timedelta(seconds=INTERVALS[_code(interval)])
+    return Candle(
+        symbol=symbol,
+        interval=interval,
+        open_time=bar.open_time,
+        close_time=close_time,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+        quote_volume=bar.quote_volume,
+        closed=close_time <= now,
+    )
+
+
+def _merge(generated: list[Bar], stored: list[Bar], limit: int, *, latest: bool) -> list[Bar]:
+    """Generated and stored bars in one ascending series; a stored bar wins over a generated one."""
+    by_time = {bar.open_time: bar for bar in generated}
+    by_time.update((bar.open_time, bar) for bar in stored)
+    ordered = [by_time[t] for t in sorted(by_time)]
+    return ordered[-limit:] if latest else ordered[:limit]
+
+
+async def _series(
+    row: InstrumentRow, history: History, code: str, start: datetime, end: datetime, limit: int, *, latest: bool
+) -> list[Bar]:
+    """Up to ``limit`` bars of ``code`` opening in [start, end], ascending: the earliest, or the latest.
+
+    Stored (live) bars come from one query; history fills the open times before the anchor. Asked for the
+    latest, history is generated only for what the live bars leave of ``limit``.
+    """
+    seconds = INTERVALS[code]
+    start = max(ceil_time(start, seconds), history.first(seconds))
+    end = floor_time(end, seconds)
+    if start > end:
+        return []
+    query = CandleRow.filter(instrument_id=row.id, interval=code, open_time__gte=start, open_time__lte=end)
+    values = await query.order_by("-open_time" if latest else "open_time").limit(limit).values_list(*_BAR_COLUMNS)
+    stored = [Bar(*v) for v in values]
+    wanted = limit
+    if latest:
+        anchor = history.anchor(seconds)
+        wanted -= sum(1 for bar in stored if bar.open_time >= anchor)
+    generated = history.bars(code, start, end, wanted, latest=latest)
+    return _merge(generated, stored, limit, latest=latest)
+
+
+async def candles(
+    info: Info,
+    symbol: Symbol,
+    interval: Interval,
+    from_: Annotated[
+        datetime | None,
+        strawberry.argument(
+            name="from", description="Earliest openTime (UTC, inclusive). With it, candles run forward from here."
+        ),
+    ] = None,
+    to: Annotated[
+        datetime | None,
+        strawberry.argument(description="Latest openTime (UTC, inclusive); defaults to now."),
+    ] = None,
+    limit: Annotated[int, strawberry.argument(description=f"How many candles at most, 1 to {MAX_CANDLES}.")] = 500,
+) -> list[Candle]:
+    if not 1 <= limit <= MAX_CANDLES:
+        raise BadUserInput(f"limit must be between 1 and {MAX_CANDLES}", field="limit")
+    if from_ is not None and to is not None and from_ > to:
+        raise BadUserInput("from must not be later than to", field="from")
+    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    history = _history(row, info.context.settings.feed_seed)
+    now = datetime.now(UTC)
+    end = now if to is None else min(to, now)
+    code = _code(interval)
+    if from_ is None:
+        bars = await _series(row, history, code, history.first(INTERVALS[code]), end, limit, latest=True)
+    else:
+        bars = await _series(row, history, code, from_, end, limit, latest=False)
+    return [_candle(row.symbol, interval, bar, row.tick_size, now) for bar in bars]
+
+
+async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar | None]:
+    """The latest price and the stored open bar it belongs to, read consistently.
+
+    The feed writes both in one transaction; the price's step is read again after the bar, and an
+    unchanged step means no tick committed in between (a seqlock), on any database and isolation level.
+    """
+    seconds = INTERVALS[code]
+    for _ in range(_SNAPSHOT_ATTEMPTS):
+        (last,) = await _last_prices([row])
+        query = CandleRow.filter(instrument_id=row.id, interval=code, open_time=floor_time(last.ts, seconds))
+        values = await query.limit(1).values_list(*_BAR_COLUMNS)
+        steps = await LastPrice.filter(instrument_id=row.id).values_list("step", flat=True)
+        if list(steps) == [last.step]:
+            return last, Bar(*values[0]) if values else None
+    raise RuntimeError(f"no consistent candle snapshot of {row.symbol} in {_SNAPSHOT_ATTEMPTS} attempts")
+
+
+async def candle_updates(info: Info, symbol: Symbol, interval: Interval) -> AsyncGenerator[CandleUpdate, None]:
+    """Validates before the stream starts, so an unknown symbol is a protocol ``error``."""
+    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    history = _history(row, info.context.settings.feed_seed)
+    return _candle_stream(info.context.bus, row, history, interval)
+
+
+async def _candle_stream(
+    bus: Bus, row: InstrumentRow, history: History, interval: CandleInterval
+) -> AsyncGenerator[CandleUpdate, None]:
+    """The open candle, then the candle after every tick, aggregated here from the price events.
+
+    The bus subscription is open before the snapshot is read, and the snapshot knows its feed step, so
+    each tick counts exactly once: older ones are dropped, the next one is folded in with the same
+    ``advance`` the feed leader stores. A missed step or a bus reconnect re-reads the snapshot.
+    """
+    code = _code(interval)
+    seconds = INTERVALS[code]
+    async with bus.subscribe([channel("price", row.symbol)]) as events:
+        last, bar = await _candle_state(row, code)
+        step, price, sequence = last.step, last.price, 1
+        yield await _snapshot(row, history, interval, bar, sequence)
+        async for event in events:
+            payload = event.payload
+            if payload is not None and int(payload["step"]) <= step:
+                continue
+            if payload is None or int(payload["step"]) > step + 1:
+                # A bus reconnect or a missed step: what the stream lost is in the database.
+                last, stored = await _candle_state(row, code)
+                if last.step <= step:
+                    continue
+                step, price, bar, sequence = last.step, last.price, stored, sequence + 1
+                yield await _snapshot(row, history, interval, bar, sequence)
+                continue
+            tick_price, ts = Decimal(payload["price"]), parse_time(payload["ts"])
+            bar = advance(bar, seconds, price, tick_price, Decimal(payload["volume"]), ts)
+            step, price, sequence = step + 1, tick_price, sequence + 1
+            candle = _candle(row.symbol, interval, bar, row.tick_size, ts)
+            yield CandleUpdate(candle=candle, sequence=sequence, snapshot=False)
+
+
+async def _snapshot(
+    row: InstrumentRow, history: History, interval: CandleInterval, bar: Bar | None, sequence: int
+) -> CandleUpdate:
+    now = datetime.now(UTC)
+    if bar is None:
+        # No tick yet in the current interval: the latest candle is an older one, or history.
+        seconds = INTERVALS[_code(interval)]
+        (bar,) = await _series(row, history, _code(interval), history.first(seconds), now, 1, latest=True)
+    return CandleUpdate(candle=_candle(row.symbol, interval, bar, row.tick_size, now), sequence=sequence, snapshot=True)
+
+
+# -- ticker, order book, market statistics --------------------------------------------------------------------
+
+
+async def _stored(ids: list[int], code: str, start: datetime, end: datetime) -> defaultdict[int, list[Bar]]:
+    """Each instrument's stored bars of ``code`` opening in [start, end], ascending, from one query."""
+    found: defaultdict[int, list[Bar]] = defaultdict(list)
+    if start > end:
+        return found
+    # Naming the instruments lets the (instrument, interval, open time) index serve the range.
+    query = CandleRow.filter(instrument_id__in=ids, interval=code, open_time__gte=start, open_time__lte=end)
+    for instrument_id, *values in await query.order_by("open_time").values_list("instrument_id", *_BAR_COLUMNS):
+        found[instrument_id].append(Bar(*values))
+    return found
+
+
+async def _day_windows(rows: list[InstrumentRow], seed: int, now: datetime) -> list[list[Bar]]:
+    """Each instrument's bars over the trailing 24 hours, from two queries however many instruments."""
+    start, end = day_window(now)
+    histories = [_history(row, seed) for row in rows]
+    boundaries = [hour_boundary(history, start) for history in histories]
+    ids = [row.id for row in rows]
+    minutes = await _stored(ids, "1m", start, max(boundaries) - timedelta(minutes=1))
+    hours = await _stored(ids, "1h", min(boundaries), end)
+    return [
+        window_bars(history, start, end, minutes[row.id], hours[row.id])
+        for row, history in zip(rows, histories, strict=True)
+    ]
+
+
+async def ticker(info: Info, symbol: Symbol) -> Ticker:
+    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    (last,) = await _last_prices(rows)
+    now = datetime.now(UTC)
+    (bars,) = await _day_windows(rows, info.context.settings.feed_seed, now)
+    stats = summarize(bars, last.price)
+    return Ticker(
+        symbol=rows[0].symbol,
+        last_price=stats.last,
+        open_price=stats.open,
+        high_price=stats.high,
+        low_price=stats.low,
+        change=stats.change,
+        change_percent=stats.change_percent,
+        volume=stats.volume,
+        quote_volume=stats.quote_volume,
+        open_time=bars[0].open_time if bars else day_window(now)[0],
+        timestamp=last.ts,
+    )
+
+
+async def order_book(
+    info: Info,
+    symbol: Symbol,
+    depth: Annotated[int, strawberry.argument(description=f"Levels per side, 1 to {MAX_DEPTH}.")] = DEFAULT_DEPTH,
+) -> OrderBook:
+    """The book the paper venue fills against right now: the engine's book at the stored price and step
+    (a book built to fewer levels has the same first levels, so the top ``depth`` are exact)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise BadUserInput(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
+    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    (last,) = await _last_prices(rows)
+    book = info.context.engine.book(rows[0], last.step, last.price)
+    return OrderBook(
+        symbol=book.symbol,
+        bids=[BookLevel(price=level.price, quantity=level.quantity) for level in book.bids[:depth]],
+        asks=[BookLevel(price=level.price, quantity=level.quantity) for level in book.asks[:depth]],
+        mark_price=book.mark,
+        spread=book.asks[0].price - book.bids[0].price if book.bids and book.asks else None,
+        step=book.step,
+        timestamp=last.ts,
+    )
+
+
+async def market_stats(info: Info) -> MarketStats:
+    """Every instrument's 24-hour window from four queries, however many instruments there are."""
+    now = datetime.now(UTC)
+    listed = await InstrumentRow.all()
+    lasts = {p.instrument_id: p for p in await LastPrice.all()}
+    # An instrument without a price yet (listed since the feed leader loaded) has no window to rank.
+    rows = [row for row in listed if row.id in lasts]
+    windows = await _day_windows(rows, info.context.settings.feed_seed, now)
+    stats = [(row.symbol, summarize(bars, lasts[row.id].price)) for row, bars in zip(rows, windows, strict=True)]
+    by_change = sorted(stats, key=lambda item: item[1].change_percent, reverse=True)
+    return MarketStats(
+        instrument_count=len(listed),
+        quote_volume=sum((s.quote_volume for _, s in stats), Decimal(0)),
+        top_gainers=[_mover(symbol, s) for symbol, s in by_change[:TOP_MOVERS] if s.change_percent > 0],
+        top_losers=[_mover(symbol, s) for symbol, s in reversed(by_change[-TOP_MOVERS:]) if s.change_percent < 0],
+        timestamp=now,
+    )
+
+
+def _mover(symbol: str, stats: WindowStats) -> MarketMover:
+    return MarketMover(symbol=symbol, last_price=stats.last, change_percent=stats.change_percent)
