@@ -1,0 +1,283 @@
+"""Credentials: password hashing, access tokens (JWT), refresh tokens, sessions, and who is calling.
+
+Access tokens are short-lived HS256 JWTs. Decoding pins the algorithm and requires every claim
+(iss, aud, exp, iat, typ, sub, sid), so ``alg: none``, a foreign key, another issuer or audience, an
+expired token or a refresh token presented as access all fail the same way: UNAUTHENTICATED.
+A valid signature is not enough: the session it names must still be live (not revoked, not idle past
+SESSION_IDLE_TIMEOUT, not past its absolute expiry) and its user ACTIVE, checked on every request, so
+logout, revocation and suspension take effect at once.
+
+Refresh tokens are opaque random strings stored only as SHA-256. Each use rotates the token; presenting
+a rotated token again means it leaked, and the whole session is revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import HTTPConnection
+from tortoise.transactions import in_transaction
+
+from models.audit import Outcome
+from models.identity import AuthMethod, RefreshToken, Session, User, UserStatus
+
+from . import audit
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+ACCESS_COOKIE = "access_token"
+REFRESH_COOKIE = "refresh_token"
+_ALGORITHM = "HS256"
+_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "sid", "typ"]
+# Touch last_seen_at at most this often: activity extends the idle window without a write per request.
+_ACTIVITY_GRANULARITY = timedelta(seconds=30)
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so the response time does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AuthenticationFailed(Exception):
+    """A credential was presented and is not acceptable; the message is safe to show."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a live session of an active user."""
+
+    user: User
+    session: Session
+    token_expires_at: datetime
+    via: str  # "bearer", "cookie" or "websocket"
+
+    @property
+    def user_id(self) -> str:
+        return str(self.user.id)
+
+    @property
+    def session_id(self) -> str:
+        return str(self.session.id)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str
+    user_agent: str
+
+
+def client_info(conn: HTTPConnection) -> ClientInfo:
+    return ClientInfo(ip=conn.client.host if conn.client else "", user_agent=conn.headers.get("user-agent", "")[:500])
+
+
+def issue_access_token(settings: Settings, user_id: str, session_id: str) -> tuple[str, datetime]:
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.access_token_ttl)
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": user_id,
+        "sid": session_id,
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, str(settings.secret_key), algorithm=_ALGORITHM), expires
+
+
+def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            str(settings.secret_key),
+            algorithms=[_ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("access token expired") from None
+    except jwt.PyJWTError:
+        raise AuthenticationFailed("invalid access token") from None
+    if claims.get("typ") != "access":
+        raise AuthenticationFailed("invalid access token")
+    try:
+        uuid.UUID(str(claims["sub"]))
+        uuid.UUID(str(claims["sid"]))
+    except ValueError:
+        raise AuthenticationFailed("invalid access token") from None
+    return claims
+
+
+def session_dead_reason(settings: Settings, session: Session, now: datetime) -> str | None:
+    """Why a session can no longer be used, or None while it is live."""
+    if session.revoked_at is not None:
+        return "session revoked"
+    if session.expires_at <= now:
+        return "session expired"
+    if now - session.last_seen_at > timedelta(seconds=settings.session_idle_timeout):
+        return "session expired after inactivity"
+    return None
+
+
+def user_block_reason(user: User) -> str | None:
+    if user.status == UserStatus.SUSPENDED:
+        return "account suspended"
+    if user.status == UserStatus.PENDING:
+        return "account awaiting approval"
+    return None
+
+
+async def principal_from_token(settings: Settings, token: str, via: str) -> Principal:
+    """The caller a bearer/cookie access token names, after checking its session and user are live."""
+    claims = decode_access_token(settings, token)
+    session = await Session.get_or_none(id=claims["sid"]).select_related("user")
+    if session is None or str(session.user_id) != str(claims["sub"]):
+        raise AuthenticationFailed("invalid access token")
+    now = utcnow()
+    reason = user_block_reason(session.user) or session_dead_reason(settings, session, now)
+    if reason is not None:
+        raise AuthenticationFailed(reason)
+    if now - session.last_seen_at > _ACTIVITY_GRANULARITY:
+        session.last_seen_at = now
+        await Session.filter(id=session.id).update(last_seen_at=now)
+    return Principal(
+        user=session.user,
+        session=session,
+        token_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        via=via,
+    )
+
+
+async def open_session(
+    settings: Settings, user: User, method: AuthMethod, client: ClientInfo, device: str | None, conn: Any
+) -> tuple[Session, IssuedTokens]:
+    """A new session with its first refresh token, audited as a sign-in, inside the caller's transaction."""
+    now = utcnow()
+    session = await Session.create(
+        user=user,
+        method=method,
+        device=(device or _device_from_agent(client.user_agent))[:200],
+        ip=client.ip,
+        user_agent=client.user_agent,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=settings.refresh_token_ttl),
+        using_db=conn,
+    )
+    refresh = secrets.token_urlsafe(32)
+    await RefreshToken.create(session=session, token_hash=token_hash(refresh), using_db=conn)
+    await User.filter(id=user.id).using_db(conn).update(last_login_at=now)
+    await audit.record(
+        "auth.wallet_login" if method == AuthMethod.WALLET else "auth.login",
+        Outcome.SUCCESS,
+        actor=user,
+        target_type="Session",
+        target_id=session.id,
+        ip=client.ip,
+        conn=conn,
+    )
+    access, access_expires = issue_access_token(settings, str(user.id), str(session.id))
+    return session, IssuedTokens(access, access_expires, refresh, session.expires_at)
+
+
+class RefreshTokenReused(AuthenticationFailed):
+    def __init__(self, session_id: str, user_id: str) -> None:
+        super().__init__("refresh token already used: the session has been revoked")
+        self.session_id = session_id
+        self.user_id = user_id
+
+
+async def rotate_refresh_token(settings: Settings, presented: str, client: ClientInfo) -> tuple[Session, IssuedTokens]:
+    """Exchange a refresh token for new tokens. A rotated token presented again revokes its session.
+
+    Two concurrent refreshes with the same token: exactly one wins the conditional update; the other
+    is treated as reuse, as an attacker racing the owner would be. The revocation and its audit row
+    commit together before the caller is told.
+    """
+    now = utcnow()
+    record = await RefreshToken.get_or_none(token_hash=token_hash(presented)).select_related("session__user")
+    if record is None:
+        raise AuthenticationFailed("invalid refresh token")
+    session = record.session
+    reused = False
+    async with in_transaction() as conn:
+        claimed = await RefreshToken.filter(id=record.id, used_at=None).using_db(conn).update(used_at=now)
+        if not claimed:
+            reused = True
+            await (
+                Session.filter(id=session.id, revoked_at=None)
+                .using_db(conn)
+                .update(revoked_at=now, revoked_reason="refresh token reuse")
+            )
+            await audit.record(
+                "auth.refresh_token_reused",
+                Outcome.DENIED,
+                actor=session.user,
+                target_type="Session",
+                target_id=session.id,
+                ip=client.ip,
+                conn=conn,
+            )
+        else:
+            reason = user_block_reason(session.user) or session_dead_reason(settings, session, now)
+            if reason is not None:
+                raise AuthenticationFailed(reason)
+            refresh = secrets.token_urlsafe(32)
+            await RefreshToken.create(session=session, token_hash=token_hash(refresh), using_db=conn)
+            await Session.filter(id=session.id).using_db(conn).update(last_seen_at=now)
+    if reused:
+        raise RefreshTokenReused(str(session.id), str(session.user_id))
+    access, access_expires = issue_access_token(settings, str(session.user_id), str(session.id))
+    return session, IssuedTokens(access, access_expires, refresh, session.expires_at)
+
+
+def _device_from_agent(user_agent: str) -> str:
+    agent = user_agent.lower()
+    for needle, name in (
+        ("iphone", "iPhone"),
+        ("ipad", "iPad"),
+        ("android", "Android"),
+        ("macintosh", "Mac"),
+        ("windows", "Windows"),
+        ("linux", "Linux"),
+    ):
+        if needle in agent:
+            return name
+    return "Unknown device" if not agent else user_agent[:60]

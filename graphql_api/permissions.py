@@ -1,0 +1,72 @@
+"""Who may call what. Declared on fields as permission classes; never re-checked ad hoc in bodies.
+
+Roles rank ADMIN > TRADER > VIEWER. Ownership of trading data ("this row is yours") goes through
+``ensure_owner``, which every read of another user's data uses, including ``node(id:)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+
+from models.identity import Role
+
+from .context import Context, Info
+from .errors import Forbidden, Unauthenticated
+from .pagination import parse_id
+
+_RANK = {Role.VIEWER: 1, Role.TRADER: 2, Role.ADMIN: 3}
+
+
+def require_principal(context: Context) -> Any:
+    if context.principal is None:
+        raise Unauthenticated(context.auth_error or "sign in required")
+    return context.principal
+
+
+def has_role(context: Context, role: Role) -> bool:
+    principal = context.principal
+    return principal is not None and _RANK[Role(principal.user.role)] >= _RANK[role]
+
+
+class _RolePermission(BasePermission):
+    minimum: Role = Role.VIEWER
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        require_principal(info.context)
+        if not has_role(info.context, self.minimum):
+            raise Forbidden(f"requires the {self.minimum.value} role")
+        return True
+
+
+class IsAuthenticated(_RolePermission):
+    """Any signed-in, active user (VIEWER and up)."""
+
+    minimum = Role.VIEWER
+
+
+class IsTrader(_RolePermission):
+    minimum = Role.TRADER
+
+
+class IsAdmin(_RolePermission):
+    minimum = Role.ADMIN
+
+
+def ensure_owner(info: Info, owner_id: object) -> None:
+    """Own data, or any data for an admin; anything else is FORBIDDEN."""
+    principal = require_principal(info.context)
+    if str(owner_id) != principal.user_id and not has_role(info.context, Role.ADMIN):
+        raise Forbidden("not yours")
+
+
+def target_user(info: Info, user_global_id: str | None, field: str = "userId") -> str:
+    """Whose data a read is about: the caller's own, or (admins only) the user named by ``userId``."""
+    principal = require_principal(info.context)
+    if user_global_id is None:
+        return str(principal.user_id)
+    pk = parse_id(user_global_id, "User", field)
+    if pk != principal.user_id and not has_role(info.context, Role.ADMIN):
+        raise Forbidden("only admins may read another user's data")
+    return pk

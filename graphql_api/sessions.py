@@ -1,0 +1,154 @@
+"""Authenticating requests and sockets, and ending sockets whose session ends.
+
+HTTP: ``Authorization: Bearer`` wins; otherwise the HttpOnly access cookie, which is honoured for a POST
+only when the request could not have been sent by a cross-site form (a JSON content type, which forces
+a CORS preflight, or an explicit X-CSRF-Token / Apollo-Require-Preflight header).
+
+WebSocket: ``connection_init`` payload ``{"authorization": "Bearer …"}`` or the cookie (cross-site
+sockets are already refused by the origin check). A bad credential closes the socket with 4403.
+An authenticated socket is watched: it is closed with 4403 as soon as its session is revoked or its
+user suspended (an event on the bus), when its access token expires, and at the latest one recheck
+interval after anything else makes the session unusable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketState
+
+from models.identity import Session
+
+from .auth import ACCESS_COOKIE, AuthenticationFailed, Principal, principal_from_token, utcnow
+from .auth import session_dead_reason as _dead
+from .auth import user_block_reason as _blocked
+from .context import Context
+from .pubsub import Bus, BusEvent, channel
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+_WATCHERS = "graphql_api.watchers"
+_CSRF_HEADERS = ("x-csrf-token", "apollo-require-preflight")
+_PREFLIGHTED_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def _bearer(value: str) -> str:
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("authorization must be 'Bearer <access token>'")
+    return token.strip()
+
+
+def csrf_safe(request: Request) -> bool:
+    if request.method in ("GET", "HEAD"):
+        return True  # GET runs queries only
+    if any(request.headers.get(h) for h in _CSRF_HEADERS):
+        return True
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in _PREFLIGHTED_TYPES
+
+
+async def authenticate_http(context: Context) -> None:
+    request = context.request
+    assert isinstance(request, Request)
+    try:
+        header = request.headers.get("authorization")
+        if header:
+            token, via = _bearer(header), "bearer"
+        else:
+            cookie = request.cookies.get(ACCESS_COOKIE)
+            if not cookie:
+                return
+            if not csrf_safe(request):
+                context.auth_error = (
+                    "cookie authentication needs Content-Type: application/json or an X-CSRF-Token header"
+                )
+                return
+            token, via = cookie, "cookie"
+        context.principal = await principal_from_token(context.settings, token, via)
+    except AuthenticationFailed as exc:
+        context.auth_error = str(exc)
+
+
+async def authenticate_websocket(context: Context) -> None:
+    params = context.connection_params or {}
+    raw = params.get("authorization") or params.get("Authorization")
+    if raw is not None:
+        if not isinstance(raw, str):
+            raise AuthenticationFailed("authorization must be 'Bearer <access token>'")
+        token = _bearer(raw)
+    else:
+        cookie = context.request.cookies.get(ACCESS_COOKIE)
+        if not cookie:
+            return  # anonymous: public streams only
+        token = cookie
+    context.principal = await principal_from_token(context.settings, token, "websocket")
+
+
+async def announce_session_ended(bus: Bus, session_id: object, reason: str) -> None:
+    await bus.publish(channel("session", str(session_id)), {"event": "ended", "reason": reason})
+
+
+async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
+    await bus.publish(channel("user", str(user_id)), {"event": "changed", "reason": reason})
+
+
+async def _end_reason(settings: Settings, principal: Principal) -> str | None:
+    if principal.token_expires_at <= utcnow():
+        return "access token expired"
+    session = await Session.get_or_none(id=principal.session.id).select_related("user")
+    if session is None:
+        return "session ended"
+    return _blocked(session.user) or _dead(settings, session, utcnow())
+
+
+def watch_socket(context: Context) -> None:
+    ws = context.request
+    assert isinstance(ws, WebSocket) and context.principal is not None
+    task = asyncio.create_task(_watch(context.settings, context.bus, ws, context.principal), name="ws-session-watch")
+    ws.scope.setdefault(_WATCHERS, []).append(task)
+
+
+async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Principal) -> None:
+    names = [channel("session", principal.session_id), channel("user", principal.user_id)]
+    async with bus.subscribe(names) as events:
+        pending: asyncio.Task[BusEvent] | None = None
+        try:
+            while ws.application_state != WebSocketState.DISCONNECTED:
+                remaining = (principal.token_expires_at - utcnow()).total_seconds()
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(events))
+                await asyncio.wait({pending}, timeout=max(0.0, min(remaining, settings.session_recheck_interval)))
+                if pending.done():
+                    pending = None
+                reason = await _end_reason(settings, principal)
+                if reason is not None:
+                    log.info("closing socket of session %s: %s", principal.session_id, reason)
+                    with contextlib.suppress(RuntimeError):
+                        await ws.close(code=4403, reason=reason[:120])
+                    return
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+
+class closing_watchers:
+    """Wraps the GraphQL ASGI app so a socket's watchers stop when the socket does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            tasks: list[asyncio.Task[Any]] = scope.get(_WATCHERS, [])
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
