@@ -1,0 +1,525 @@
+"""The paper venue's matching engine: orders against the synthetic book, fills, cash and positions.
+
+Accounting (every amount a Decimal; what an outside check can recompute from the fill rows):
+- A fill of quantity q at price p costs (BUY) or pays (SELL) p × q in the quote asset, and charges a fee of
+  round(p × q × rate, 8 places, half-even), rate = taker fee for liquidity taken at placement or at a stop's
+  trigger, maker fee for a resting limit order filled by a later tick. Fees are debited from cash once,
+  with the fill that incurs them.
+- Positions are long-only (a SELL needs the quantity in hand): quantity = Σ buys − Σ sells; average entry
+  is the quantity-weighted price of what is held; realized PnL of a sell = (p − average entry) × q.
+- Cash never goes negative: an order is accepted only if its immediate fills plus the reservation for what
+  may fill later are covered by available cash (total − reserved). Resting BUY orders reserve
+  remaining × limit × (1 + taker fee); STOP buys reserve at the stop price plus a slippage allowance;
+  SELL orders reserve their remaining quantity of the position. Reservations are released as orders fill
+  or end.
+
+Concurrency: every change to an account runs in one transaction that first locks the account row
+(PostgreSQL ``FOR UPDATE``; SQLite serialises writers) and, for new orders, takes the global kill switch
+row ``FOR SHARE`` — so an activation, which takes it ``FOR UPDATE``, waits for placements in flight and
+every later placement sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q, Subquery
+from tortoise.transactions import in_transaction
+
+from models.market import Instrument, LastPrice
+from models.trading import (
+    WORKING,
+    Fill,
+    KillScope,
+    KillSwitch,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from models.venues import Balance, VenueAccount
+
+from ..pubsub import Bus, channel
+from ..scalars import serialize_decimal
+from ..settings import Settings
+from .book import Book, Level, available, build_book, sweep
+
+log = logging.getLogger(__name__)
+
+_FEE_PLACES = Decimal("1e-8")
+_STORE_PLACES = Decimal("1e-12")
+STOP_SLIPPAGE = Decimal("0.05")
+
+
+def fee_for(price: Decimal, quantity: Decimal, rate: Decimal) -> Decimal:
+    return (price * quantity * rate).quantize(_FEE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def _store(value: Decimal) -> Decimal:
+    return value.quantize(_STORE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+class Rejection(Exception):
+    """An order the engine refuses; nothing was written. ``kind`` picks the GraphQL error type."""
+
+    def __init__(self, kind: str, message: str, *, code: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.code = code
+        self.field = field
+        self.extra = extra
+
+
+@dataclass
+class OrderRequest:
+    account_id: str
+    user_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    client_order_id: str | None
+
+
+@dataclass
+class Changes:
+    """What a transaction changed, published after it commits."""
+
+    orders: dict[str, str] = field(default_factory=dict)  # order id -> user id
+    positions: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, symbol) -> user id
+
+    def merge(self, other: Changes) -> None:
+        self.orders.update(other.orders)
+        self.positions.update(other.positions)
+
+    @property
+    def users(self) -> set[str]:
+        return set(self.orders.values()) | set(self.positions.values())
+
+
+async def lock_account(conn: BaseDBAsyncClient, account_id: str) -> VenueAccount:
+    account = await VenueAccount.filter(id=account_id).using_db(conn).select_for_update().get()
+    return account
+
+
+async def lock_for_trading(conn: BaseDBAsyncClient, account_id: str, user_id: str) -> KillScope | None:
+    """Take the locks a new order needs, in the one order every writer uses (kill switch rows, then the
+    account), and return the active kill switch that blocks the user, if any.
+
+    The global switch row is read ``FOR SHARE`` first: a global activation (``FOR UPDATE``) waits for
+    placements in flight, and placements after it see it. The user's own switch is read after the account
+    lock, which an account activation holds until it commits.
+    """
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict("SELECT active FROM kill_switches WHERE scope = 'GLOBAL' FOR SHARE")
+    else:
+        rows = await KillSwitch.filter(scope=KillScope.GLOBAL).using_db(conn).values("active")
+    await lock_account(conn, account_id)
+    if any(row["active"] for row in rows):
+        return KillScope.GLOBAL
+    if await KillSwitch.filter(scope=KillScope.ACCOUNT, user_id=user_id, active=True).using_db(conn).exists():
+        return KillScope.ACCOUNT
+    return None
+
+
+class PaperEngine:
+    def __init__(self, settings: Settings, bus: Bus) -> None:
+        self.settings = settings
+        self.bus = bus
+        # The latest book of each symbol: every order in one feed step trades against the same levels,
+        # and rebuilding them per order costs more than the rest of the matching.
+        self._books: dict[str, Book] = {}
+
+    # -- placement ---------------------------------------------------------------------------------
+
+    async def place(
+        self, req: OrderRequest, conn: BaseDBAsyncClient, changes: Changes, blocking: KillScope | None
+    ) -> Order:
+        """Place ``req`` inside the caller's transaction, after ``lock_for_trading`` (which gave ``blocking``)."""
+        instrument = await Instrument.get(symbol=req.symbol, using_db=conn)
+        last = await LastPrice.get(instrument_id=instrument.id, using_db=conn)
+        book = self.book(instrument, last.step, last.price)
+        cash = await self._cash(conn, req.account_id)
+        position = await self._position(conn, req.account_id, req.user_id, req.symbol)
+
+        if blocking is not None and not self._reduces_risk(req, position):
+            raise Rejection(
+                "kill_switch",
+                f"the {blocking.value.lower()} kill switch is active: only orders that reduce a position are accepted",
+                code="KILL_SWITCH_ACTIVE",
+                scope=blocking,
+            )
+        if req.side == Side.SELL:
+            free = position.quantity - position.reserved_quantity
+            if req.quantity > free:
+                raise Rejection(
+                    "funds",
+                    f"selling {req.quantity} {req.symbol} needs that much held and free; {free} is available",
+                    code="INSUFFICIENT_FUNDS",
+                    field="quantity",
+                    asset=req.symbol,
+                    required=req.quantity,
+                    available=free,
+                )
+        if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            assert req.stop_price is not None
+            crossed = last.price >= req.stop_price if req.side == Side.BUY else last.price <= req.stop_price
+            if crossed:
+                where = "above" if req.side == Side.BUY else "below"
+                raise Rejection(
+                    "invalid",
+                    f"a {req.side.value} stop must be {where} the current mark {serialize_decimal(last.price)}",
+                    code="STOP_WOULD_TRIGGER",
+                    field="stopPrice",
+                )
+
+        order = Order(
+            account_id=req.account_id,
+            user_id=req.user_id,
+            symbol=req.symbol,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force,
+            quantity=req.quantity,
+            price=req.price,
+            stop_price=req.stop_price,
+            client_order_id=req.client_order_id,
+            status=OrderStatus.OPEN,
+        )
+        await order.save(using_db=conn)
+        changes.orders[str(order.id)] = req.user_id
+
+        if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            order.status = OrderStatus.PENDING
+            await self._reserve(order, cash, position, self._stop_reservation_price(order))
+        else:
+            await self._execute(order, book, cash, position, Liquidity.TAKER, conn, changes, placing=True)
+        await self._save(conn, order, cash, position)
+        return order
+
+    @staticmethod
+    def _reduces_risk(req: OrderRequest, position: Position) -> bool:
+        return req.side == Side.SELL and req.quantity <= position.quantity - position.reserved_quantity
+
+    def book(self, instrument: Instrument, step: int, mark: Decimal) -> Book:
+        """The full synthetic book of ``instrument`` at a feed step (built once per step and reused)."""
+        cached = self._books.get(instrument.symbol)
+        if cached is not None and cached.step == step and cached.mark == mark:
+            return cached
+        book = build_book(
+            seed=self.settings.feed_seed,
+            symbol=instrument.symbol,
+            step=step,
+            mark=mark,
+            tick=instrument.tick_size,
+            lot=instrument.lot_size,
+            level_notional=self.settings.book_level_notional,
+        )
+        self._books[instrument.symbol] = book
+        return book
+
+    def _stop_reservation_price(self, order: Order) -> Decimal:
+        if order.type == OrderType.STOP_LIMIT:
+            assert order.price is not None
+            return order.price
+        assert order.stop_price is not None
+        return order.stop_price * (Decimal(1) + STOP_SLIPPAGE)
+
+    async def _cash(self, conn: BaseDBAsyncClient, account_id: str) -> Balance:
+        """The account's quote-asset balance (created with the paper account), in one query."""
+        quote = Subquery(VenueAccount.filter(id=account_id).values("quote_asset"))
+        return await Balance.filter(account_id=account_id, asset=quote).using_db(conn).get()
+
+    async def _position(self, conn: BaseDBAsyncClient, account_id: str, user_id: str, symbol: str) -> Position:
+        position = await Position.get_or_none(account_id=account_id, symbol=symbol, using_db=conn)
+        if position is None:
+            position = Position(account_id=account_id, user_id=user_id, symbol=symbol)
+        return position
+
+    async def _reserve(self, order: Order, cash: Balance, position: Position, unit_price: Decimal) -> None:
+        remaining = order.quantity - order.filled_quantity
+        if order.side == Side.BUY:
+            need = _store(remaining * unit_price * (Decimal(1) + self.settings.taker_fee))
+            free = cash.total - cash.reserved
+            if need > free:
+                raise Rejection(
+                    "funds",
+                    f"the order needs {need} {cash.asset} reserved; {free} is available",
+                    code="INSUFFICIENT_FUNDS",
+                    field="quantity",
+                    asset=cash.asset,
+                    required=need,
+                    available=free,
+                )
+            order.reserved_cash = need
+            cash.reserved += need
+        else:
+            order.reserved_quantity = remaining
+            position.reserved_quantity += remaining
+
+    async def _execute(
+        self,
+        order: Order,
+        book: Book,
+        cash: Balance,
+        position: Position,
+        liquidity: Liquidity,
+        conn: BaseDBAsyncClient,
+        changes: Changes,
+        *,
+        placing: bool,
+    ) -> None:
+        """Match what can match now; then rest, cancel the rest, or reject, by type and time in force."""
+        remaining = order.quantity - order.filled_quantity
+        limit = order.price if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        levels = book.side_for(order.side.value)
+        rests = order.time_in_force == TimeInForce.GTC and limit is not None
+
+        if order.time_in_force == TimeInForce.FOK and available(levels, order.side.value, limit) < remaining:
+            await self._finish(order, cash, position, OrderStatus.CANCELED, "fill-or-kill: the book cannot fill it all")
+            return
+        fills = sweep(levels, remaining, order.side.value, limit)
+        if order.side == Side.BUY:
+            fills = self._affordable(order, fills, cash, liquidity, rests, placing, book.lot)
+        for level in fills:
+            await self._fill(order, level, cash, position, liquidity, conn)
+        changes.positions[(str(order.account_id), order.symbol)] = str(order.user_id)
+
+        if order.filled_quantity == order.quantity:
+            await self._finish(order, cash, position, OrderStatus.FILLED, None)
+        elif rests:
+            order.status = OrderStatus.PARTIALLY_FILLED if order.filled_quantity else OrderStatus.OPEN
+            if placing:
+                assert limit is not None
+                await self._reserve(order, cash, position, limit)
+        else:
+            reason = "immediate-or-cancel: the rest was cancelled" if order.filled_quantity else "nothing to fill"
+            await self._finish(order, cash, position, OrderStatus.CANCELED, reason)
+
+    def _affordable(
+        self,
+        order: Order,
+        fills: list[Level],
+        cash: Balance,
+        liquidity: Liquidity,
+        rests: bool,
+        placing: bool,
+        lot: Decimal,
+    ) -> list[Level]:
+        """BUY fills the account can pay for, counting the order's own reservation.
+
+        Placing, the whole order must be covered (its fills now plus the reservation for a resting rest)
+        or it is rejected. A triggered stop fills only as much as its reservation plus free cash covers.
+        """
+        rate = self.settings.taker_fee if liquidity == Liquidity.TAKER else self.settings.maker_fee
+        budget = cash.total - cash.reserved + order.reserved_cash
+        if placing:
+            cost = sum((lv.price * lv.quantity + fee_for(lv.price, lv.quantity, rate) for lv in fills), Decimal(0))
+            reserve = Decimal(0)
+            if rests:
+                assert order.price is not None
+                rest = order.quantity - order.filled_quantity - sum((f.quantity for f in fills), Decimal(0))
+                reserve = rest * order.price * (Decimal(1) + self.settings.taker_fee)
+            need = _store(cost + reserve)
+            if need > budget:
+                raise Rejection(
+                    "funds",
+                    f"the order needs {need} {cash.asset}; {budget} is available",
+                    code="INSUFFICIENT_FUNDS",
+                    field="quantity",
+                    asset=cash.asset,
+                    required=need,
+                    available=budget,
+                )
+            return fills
+        affordable: list[Level] = []
+        for level in fills:
+            cost = level.price * level.quantity + fee_for(level.price, level.quantity, rate)
+            if cost <= budget:
+                affordable.append(level)
+                budget -= cost
+                continue
+            lots = (budget / (level.price * (Decimal(1) + rate)) / lot).to_integral_value(rounding=ROUND_DOWN)
+            if lots > 0:
+                affordable.append(Level(level.price, lots * lot))
+            break
+        return affordable
+
+    async def _fill(
+        self,
+        order: Order,
+        level: Level,
+        cash: Balance,
+        position: Position,
+        liquidity: Liquidity,
+        conn: BaseDBAsyncClient,
+    ) -> None:
+        price, quantity = level.price, level.quantity
+        rate = self.settings.taker_fee if liquidity == Liquidity.TAKER else self.settings.maker_fee
+        fee = fee_for(price, quantity, rate)
+        notional = price * quantity
+        remaining_before = order.quantity - order.filled_quantity
+        if order.side == Side.BUY:
+            if order.reserved_cash:
+                release = (
+                    order.reserved_cash
+                    if quantity == remaining_before
+                    else _store(order.reserved_cash * quantity / remaining_before)
+                )
+                order.reserved_cash -= release
+                cash.reserved -= release
+            cash.total -= notional + fee
+            # The cost of what is held is kept exactly; the average derives from it, so buys never drift.
+            position.cost_basis += notional
+            position.quantity += quantity
+            position.average_entry_price = _store(position.cost_basis / position.quantity)
+        else:
+            if order.reserved_quantity:
+                order.reserved_quantity -= quantity
+                position.reserved_quantity -= quantity
+            cash.total += notional - fee
+            position.realized_pnl += _store((price - position.average_entry_price) * quantity)
+            position.cost_basis -= _store(position.average_entry_price * quantity)
+            position.quantity -= quantity
+            if position.quantity == 0:
+                position.average_entry_price = Decimal(0)
+                position.cost_basis = Decimal(0)
+        position.fees += fee
+        order.filled_quantity += quantity
+        order.filled_notional += notional
+        order.average_price = _store(order.filled_notional / order.filled_quantity)
+        order.fees += fee
+        if cash.total < 0 or cash.reserved < 0 or position.quantity < 0:
+            raise RuntimeError(f"accounting invariant broken on order {order.id}")  # a bug: roll everything back
+        await Fill.create(
+            order_id=order.id,
+            account_id=order.account_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            quantity=quantity,
+            fee=fee,
+            liquidity=liquidity,
+            using_db=conn,
+        )
+
+    async def _finish(
+        self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None
+    ) -> None:
+        """End an order: release whatever it still reserves."""
+        cash.reserved -= order.reserved_cash
+        order.reserved_cash = Decimal(0)
+        position.reserved_quantity -= order.reserved_quantity
+        order.reserved_quantity = Decimal(0)
+        order.status = status
+        order.reason = reason
+
+    async def _save(self, conn: BaseDBAsyncClient, order: Order, cash: Balance, position: Position) -> None:
+        await order.save(using_db=conn)
+        await cash.save(using_db=conn)
+        if position.quantity or position.reserved_quantity or position._saved_in_db:
+            await position.save(using_db=conn)
+
+    # -- cancellation --------------------------------------------------------------------------------
+
+    async def cancel(self, conn: BaseDBAsyncClient, order: Order, reason: str, changes: Changes) -> bool:
+        """Cancel a working order (the caller holds the account lock); False if it no longer works."""
+        await order.refresh_from_db(using_db=conn)
+        if order.status not in WORKING:
+            return False
+        cash = await self._cash(conn, str(order.account_id))
+        position = await self._position(conn, str(order.account_id), str(order.user_id), order.symbol)
+        await self._finish(order, cash, position, OrderStatus.CANCELED, reason)
+        await self._save(conn, order, cash, position)
+        changes.orders[str(order.id)] = str(order.user_id)
+        changes.positions[(str(order.account_id), order.symbol)] = str(order.user_id)
+        return True
+
+    async def cancel_working(
+        self, conn: BaseDBAsyncClient, orders: Iterable[Order], reason: str, changes: Changes
+    ) -> list[Order]:
+        cancelled = []
+        for order in orders:
+            if await self.cancel(conn, order, reason, changes):
+                cancelled.append(order)
+        return cancelled
+
+    # -- the tick --------------------------------------------------------------------------------------
+
+    async def on_tick(self, marks: dict[str, tuple[Decimal, int]]) -> Changes:
+        """Trigger stops and fill resting limits that the new marks cross. Run by the feed leader only."""
+        changes = Changes()
+        instruments = {i.symbol: i for i in await Instrument.filter(symbol__in=list(marks))}
+        for symbol, (mark, step) in marks.items():
+            book = self.book(instruments[symbol], step, mark)
+            best_ask = book.asks[0].price
+            best_bid = book.bids[0].price
+            due = (
+                await Order.filter(symbol=symbol)
+                .filter(
+                    Q(status=OrderStatus.PENDING, side=Side.BUY, stop_price__lte=mark)
+                    | Q(status=OrderStatus.PENDING, side=Side.SELL, stop_price__gte=mark)
+                    | Q(status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED], side=Side.BUY, price__gte=best_ask)
+                    | Q(
+                        status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED], side=Side.SELL, price__lte=best_bid
+                    )
+                )
+                .order_by("created_at")
+                .values_list("id", flat=True)
+            )
+            for order_id in due:
+                try:
+                    changes.merge(await self._work(str(order_id), book, mark))
+                except Exception:
+                    # One broken order must not stop matching for everyone; it is logged in full.
+                    log.exception("matching order %s failed", order_id)
+        return changes
+
+    async def _work(self, order_id: str, book: Book, mark: Decimal) -> Changes:
+        changes = Changes()
+        async with in_transaction() as conn:
+            order = await Order.get(id=order_id, using_db=conn)
+            await lock_account(conn, str(order.account_id))
+            await order.refresh_from_db(using_db=conn)
+            if order.status not in WORKING:
+                return changes
+            cash = await self._cash(conn, str(order.account_id))
+            position = await self._position(conn, str(order.account_id), str(order.user_id), order.symbol)
+            liquidity = Liquidity.MAKER
+            if order.status == OrderStatus.PENDING:
+                assert order.stop_price is not None
+                hit = mark >= order.stop_price if order.side == Side.BUY else mark <= order.stop_price
+                if not hit:
+                    return changes
+                # Triggered: from now on a market order (STOP) or a limit order (STOP_LIMIT, whose
+                # reservation was made at its limit price and carries over to what rests).
+                order.triggered_at = datetime.now(UTC)
+                order.status = OrderStatus.OPEN
+                liquidity = Liquidity.TAKER
+            await self._execute(order, book, cash, position, liquidity, conn, changes, placing=False)
+            await self._save(conn, order, cash, position)
+            changes.orders[str(order.id)] = str(order.user_id)
+        return changes
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    async def publish(self, changes: Changes) -> None:
+        for order_id, user_id in changes.orders.items():
+            await self.bus.publish(channel("orders", user_id), {"orderId": order_id})
+        for (account_id, symbol), user_id in changes.positions.items():
+            await self.bus.publish(channel("positions", user_id), {"accountId": account_id, "symbol": symbol})
+        for user_id in changes.users:
+            await self.bus.publish(channel("portfolio", user_id), {"userId": user_id})
