@@ -1,0 +1,82 @@
+"""The schema is a contract: committed SDL matches the code, everything is described, limits hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+
+from graphql_api.client import GraphQLClient
+from schema import build_schema
+
+from .support import ServerHandle, migrate, production_sqlite_env, spawn_servers
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_committed_schema_matches_the_code() -> None:
+    exported = build_schema().as_str() + "\n"
+    committed = (REPO / "schema.graphql").read_text()
+    assert committed == exported, "schema.graphql drifted: run `python -m graphql_api export-schema` and commit it"
+
+
+def test_every_public_type_field_and_argument_is_described() -> None:
+    schema = build_schema()._schema
+    missing: list[str] = []
+    for name, gtype in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if not gtype.description:
+            missing.append(name)
+        if isinstance(gtype, GraphQLObjectType | GraphQLInterfaceType):
+            for fname, field in gtype.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{fname}")
+                missing += [f"{name}.{fname}({a})" for a, arg in field.args.items() if not arg.description]
+        elif isinstance(gtype, GraphQLInputObjectType):
+            missing += [f"{name}.{f}" for f, field in gtype.fields.items() if not field.description]
+        elif isinstance(gtype, GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, value in gtype.values.items() if not value.description]
+    builtin = {"String", "Int", "Float", "Boolean", "ID"}
+    assert [m for m in missing if m not in builtin] == []
+
+
+async def test_depth_alias_and_token_limits(api: GraphQLClient, server: ServerHandle) -> None:
+    aliases = " ".join(f"a{i}: instruments {{ symbol }}" for i in range(server.settings.max_aliases + 1))
+    body = await api.execute(f"{{ {aliases} }}")
+    assert "aliases" in body["errors"][0]["message"].lower()
+
+    tokens = "{ " + " ".join("instruments { symbol }" for _ in range(server.settings.max_tokens // 3)) + " }"
+    body = await api.execute(tokens)
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_oversized_body_is_refused(server: ServerHandle) -> None:
+    padding = "#" * (server.settings.max_body_bytes + 10)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(server.url + "/graphql", json={"query": "{ instruments { symbol } }" + padding})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_production_mode_hides_introspection_suggestions_and_graphiql(tmp_path: Path) -> None:
+    env = production_sqlite_env(tmp_path)
+    migrate(env)
+    async with spawn_servers([env], tmp_path) as (proc,):
+        await proc.wait_ready()
+        async with GraphQLClient(proc.url) as api:
+            body = await api.execute("{ __schema { queryType { name } } }")
+            assert "introspection" in body["errors"][0]["message"].lower()
+            body = await api.execute("{ instrumentz { symbol } }")
+            assert "Did you mean" not in body["errors"][0]["message"]
+            page = await api.http.get("/graphql", headers={"Accept": "text/html"})
+            assert "graphiql" not in page.text.lower()
+            assert (await api.query("{ instruments { symbol } }"))["instruments"][0]["symbol"] == "BTC"
+
+
+async def test_development_mode_serves_graphiql_and_suggestions(api: GraphQLClient) -> None:
+    body = await api.execute("{ instrumentz { symbol } }")
+    assert "Did you mean" in body["errors"][0]["message"]
+    page = await api.http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
