@@ -59,7 +59,6 @@ class Resources:
         self.adapters = AdapterRegistry()
         self._next_snapshot = 0.0
         self.feed: MarketFeed | None = None
-        self.tasks: list[asyncio.Task[None]] = []
         self.started_at = datetime.now(UTC)
 
     async def after_tick(self, marks: dict[str, tuple[Decimal, int]]) -> None:
@@ -199,12 +198,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         standby_poll=settings.feed_leader_poll,
                         after_tick=resources.after_tick,
                     )
-                    resources.tasks.append(asyncio.create_task(resources.feed.run(), name="market-feed"))
+                    resources.feed.start()
                 yield
             finally:
-                for task in resources.tasks:
-                    task.cancel()
-                await asyncio.gather(*resources.tasks, return_exceptions=True)
                 if resources.feed is not None:
                     await resources.feed.stop()
                 await resources.bus.disconnect()

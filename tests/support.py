@@ -219,6 +219,36 @@ async def run_server(settings: Settings) -> AsyncIterator[ServerHandle]:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
         sock.close()
+    # A clean shutdown closes every connection the app opened. Checked here, by the kernel's socket
+    # table, rather than left to the garbage collector's ResourceWarnings at interpreter exit.
+    with contextlib.suppress(TimeoutError):
+        await wait_until(lambda: not service_connections(), timeout=10)
+    left = service_connections()
+    assert not left, f"the server's shutdown left connections open: {left}"
+
+
+SERVICE_PORTS = (5432, 6379)
+
+
+def service_connections() -> list[str]:
+    """This process's open TCP connections to PostgreSQL or Redis, as ``local -> remote`` strings."""
+    inodes: set[str] = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+                # State 0A is LISTEN; 07 is CLOSE (the socket is already closed on our side).
+                if inode in inodes and state not in ("0A", "07") and int(remote.rsplit(":", 1)[1], 16) in SERVICE_PORTS:
+                    found.append(f"{local} -> {remote} state {state}")
+    return found
 
 
 async def wait_until(

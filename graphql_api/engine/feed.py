@@ -12,6 +12,7 @@ and every price is rounded to the instrument's tick size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -106,14 +107,19 @@ class MarketFeed:
         self.leader = False
         self.last_tick_at: datetime | None = None
         self.ticks = 0
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def role(self) -> str:
         return "leader" if self.leader else "standby"
 
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="market-feed")
+
     async def run(self) -> None:
         next_at = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._step()
             except asyncio.CancelledError:
@@ -131,9 +137,23 @@ class MarketFeed:
             else:
                 delay = self._standby_poll
                 next_at = time.monotonic() + delay
-            await asyncio.sleep(max(delay, 0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=max(delay, 0))
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Let the step in flight finish (cancelling one mid-query would strand its connection), then
+        give up the lease so a standby takes over at once. A step stuck past ``grace`` is cancelled."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception:
+                log.exception("market feed ended with an error")
         await self._step_down()
 
     async def _step(self) -> None:
