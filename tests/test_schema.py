@@ -47,6 +47,16 @@ async def test_depth_alias_and_token_limits(api: GraphQLClient, server: ServerHa
     body = await api.execute(f"{{ {aliases} }}")
     assert "aliases" in body["errors"][0]["message"].lower()
 
+    # Today's schema has no cycle deep enough to reach the limit with valid fields; the limiter reads the
+    # document's shape before field validation matters, so nesting unknown fields is enough to reach it.
+    depth = server.settings.max_query_depth
+    nested = "query Deep { " + " ".join(f"f{i} {{" for i in range(depth + 1)) + " leaf" + " }" * (depth + 2)
+    body = await api.execute(nested)
+    assert f"'Deep' exceeds maximum operation depth of {depth}" in [e["message"] for e in body["errors"]]
+    shallow = "query Shallow { " + " ".join(f"f{i} {{" for i in range(depth - 1)) + " leaf" + " }" * depth
+    body = await api.execute(shallow)
+    assert not [e for e in body["errors"] if "depth" in e["message"]]
+
     tokens = "{ " + " ".join("instruments { symbol }" for _ in range(server.settings.max_tokens // 3)) + " }"
     body = await api.execute(tokens)
     assert "token" in body["errors"][0]["message"].lower()
