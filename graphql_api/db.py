@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -24,7 +25,7 @@ class PendingMigrations(RuntimeError):
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": settings.tortoise_db_url},
+        "connections": {"default": _connection(settings)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,
@@ -35,6 +36,16 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(settings: Settings) -> str | dict[str, Any]:
+    if settings.is_sqlite:
+        return settings.tortoise_db_url
+    # PostgreSQL goes through our engine, which bounds how long a connection may take to go back to the
+    # pool after a cancelled query (see pgengine).
+    config = expand_db_url(settings.tortoise_db_url)
+    config["engine"] = "graphql_api.pgengine"
+    return config
 
 
 async def pending_migrations() -> list[str]:
