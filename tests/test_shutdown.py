@@ -1,0 +1,79 @@
+"""A server stopped while it is busy exits promptly and cleanly.
+
+SIGTERM reaches ``python -m graphql_api`` while orders are being placed, the feed is matching and
+publishing, and sockets stream positions and prices. Shutdown must not hang on work in flight (a feed
+step cancelled mid-statement once left an asyncpg connection waiting for ever, and shutdown with it),
+and must end without errors in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from pathlib import Path
+
+from graphql_api.client import GraphQLClient, GraphQLWSClient
+
+from .accounts import as_user, register
+from .support import LegConfig, database_url_for, reset_postgres, spawn_servers
+from .trading import paper_account, place
+
+ROUNDS = 3
+
+
+async def _orders(url: str, token: str, account: str, stop: asyncio.Event) -> int:
+    placed = 0
+    async with as_user(url, token) as api:
+        while not stop.is_set():
+            try:
+                result = await place(api, account, quantity="0.001")
+            except Exception:  # the server going away mid-request is the point of this test
+                return placed
+            placed += result["__typename"] == "OrderPlaced"
+    return placed
+
+
+async def test_sigterm_under_load_exits_cleanly(leg: LegConfig, tmp_path: Path) -> None:
+    if leg.is_postgres:
+        database = database_url_for(leg.database_url, "test_cluster")
+        await reset_postgres(database)
+    else:
+        database = f"sqlite://{tmp_path / 'shutdown.sqlite3'}"
+    env = leg.env(DATABASE_URL=database, BROADCAST_NAMESPACE="test-shutdown", DATA_DIR=str(tmp_path))
+    for round_ in range(ROUNDS):
+        logs = tmp_path / f"round-{round_}"
+        logs.mkdir()
+        async with spawn_servers([env], logs) as (proc,):
+            await proc.wait_ready()
+            async with GraphQLClient(proc.url) as api:
+                user = await register(api)
+            async with as_user(proc.url, user) as me:
+                account = await paper_account(me)
+            stop = asyncio.Event()
+            async with GraphQLWSClient(
+                proc.ws_url, connection_params={"authorization": f"Bearer {user.access_token}"}
+            ) as ws:
+                await ws.subscribe("subscription { positionUpdates { sequence } }")
+                ticks = await ws.subscribe(
+                    "subscription($s: [String!]!) { priceTicks(symbols: $s) { sequence } }", {"s": ["BTC", "ETH"]}
+                )
+                await ticks.data()
+                traders = [asyncio.create_task(_orders(proc.url, user.access_token, account, stop)) for _ in range(4)]
+                await asyncio.sleep(1.0 + 0.5 * round_)
+
+                assert proc.proc is not None
+                proc.proc.send_signal(signal.SIGTERM)
+                try:
+                    code = await asyncio.to_thread(proc.proc.wait, 20)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"server still running 20 s after SIGTERM:\n{proc.log()[-4000:]}") from None
+                stop.set()
+                placed = await asyncio.gather(*traders)
+
+            log = proc.log()
+            # uvicorn finishes its shutdown, then re-raises the signal so the parent sees how it ended.
+            assert code in (0, -signal.SIGTERM), log[-4000:]
+            assert sum(placed) > 0  # the server really was busy when it was stopped
+            assert "Traceback" not in log and "ERROR" not in log, log[-4000:]
+            assert "Application shutdown complete" in log
