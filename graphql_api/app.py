@@ -59,6 +59,7 @@ class Resources:
         self.adapters = AdapterRegistry()
         self._next_snapshot = 0.0
         self.feed: MarketFeed | None = None
+        self.database_ping: asyncio.Future[None] | None = None
         self.started_at = datetime.now(UTC)
 
     async def after_tick(self, marks: dict[str, tuple[Decimal, int]]) -> None:
@@ -156,11 +157,19 @@ async def ready(request: Request) -> Response:
     """Ready when the database and the bus answer; the body says which does not."""
     resources: Resources = request.app.state.resources
     checks: dict[str, Any] = {}
-    try:
-        await asyncio.wait_for(db.ping_database(), timeout=2)
+    # One ping in flight at a time, never cancelled (statements finish before a cancellation lands, see
+    # pgengine): a probe that times out reports it and leaves the ping for the next probe to read.
+    ping = resources.database_ping
+    if ping is None or ping.done():
+        ping = resources.database_ping = asyncio.ensure_future(db.ping_database())
+        ping.add_done_callback(lambda done: done.cancelled() or done.exception())  # read even if no probe does
+    await asyncio.wait({ping}, timeout=2)
+    if not ping.done():
+        checks["database"] = {"ok": False, "error": "TimeoutError"}
+    elif ping.exception() is not None:  # any failure to answer means not ready; reported, not raised
+        checks["database"] = {"ok": False, "error": type(ping.exception()).__name__}
+    else:
         checks["database"] = {"ok": True}
-    except Exception as exc:  # any failure to answer means not ready; the reason is reported, not raised
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
     checks["bus"] = {"ok": resources.bus.healthy, "kind": resources.bus.kind}
     feed = resources.feed
     if feed is not None:

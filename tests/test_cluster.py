@@ -201,3 +201,42 @@ async def test_order_placed_through_one_process_reaches_a_subscriber_of_the_othe
                 )
                 moved = (await positions.data(timeout=10))["positionUpdates"]
                 assert moved["position"] == {"symbol": "BTC", "quantity": "0.01"}
+
+
+async def test_ready_reports_a_database_outage_and_the_server_recovers_when_it_returns(
+    leg: LegConfig, tmp_path: Path
+) -> None:
+    """PostgreSQL goes away behind a proxy: /ready answers promptly that the database is down, and
+    when it returns, queries succeed and the feed leads and ticks again without a restart."""
+    database = urlsplit(await _own_database(leg))
+    proxy = TcpProxy(database.hostname or "127.0.0.1", database.port or 5432)
+    await proxy.start()
+    env = leg.env(
+        DATABASE_URL=f"postgresql://{database.username}@127.0.0.1:{proxy.port}{database.path}",
+        BROADCAST_NAMESPACE="test-cluster",
+        DATA_DIR=str(tmp_path),
+    )
+    try:
+        async with spawn_servers([env], tmp_path) as (proc,):
+            await proc.wait_ready()
+            await proxy.cut()
+
+            async def database_down() -> bool:
+                body = await proc.ready()  # None when /ready does not answer within 2 s
+                return body is not None and body["status"] == "unavailable" and not body["checks"]["database"]["ok"]
+
+            await wait_until(database_down, timeout=10, interval=0.2)
+            await asyncio.sleep(1)  # an outage, not a blip
+            assert await database_down()
+
+            await proxy.restore()
+            await proc.wait_ready(timeout=20)
+            async with GraphQLClient(proc.url) as api:
+                assert len((await api.query("{ instruments { symbol } }"))["instruments"]) >= 6
+            await wait_until(lambda: _is_leader(proc.url), timeout=20, interval=0.2)
+            async with GraphQLWSClient(proc.ws_url) as ws:
+                sub = await ws.subscribe(TICKS, {"s": ["BTC"]})
+                assert (await sub.data(timeout=15))["priceTicks"]["snapshot"] is True
+                assert (await sub.data(timeout=15))["priceTicks"]["snapshot"] is False
+    finally:
+        await proxy.cut()
