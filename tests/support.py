@@ -73,6 +73,16 @@ def database_url_for(base: str, database: str) -> str:
     return base.rsplit("/", 1)[0] + "/" + database
 
 
+async def own_database(leg: LegConfig, directory: Path, name: str) -> str:
+    """A fresh database for the server processes of one test, apart from the leg's in-process server:
+    ``test_cluster`` beside the leg's PostgreSQL database (reset), or a new SQLite file in ``directory``."""
+    if leg.is_postgres:
+        url = database_url_for(leg.database_url, "test_cluster")
+        await reset_postgres(url)
+        return url
+    return f"sqlite://{directory / (name + '.sqlite3')}"
+
+
 async def reset_postgres(url: str) -> None:
     """Drop everything in ``url``'s database (creating the database first if it does not exist)."""
     database = url.rsplit("/", 1)[1]

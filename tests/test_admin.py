@@ -14,7 +14,7 @@ from graphql_api.pagination import from_global_id
 from models.audit import AuditEntry
 
 from .accounts import REGISTER, Account, as_user, error_code, login, register, unique_email
-from .support import LegConfig, ServerHandle, database_url_for, reset_postgres, spawn_servers
+from .support import LegConfig, ServerHandle, own_database, spawn_servers
 
 pytestmark = pytest.mark.usefixtures("admin")
 
@@ -158,13 +158,8 @@ async def test_audit_log_is_append_only(admin: Account, server: ServerHandle) ->
 
 async def test_approval_mode_holds_new_accounts_until_approved(leg: LegConfig, tmp_path: Path) -> None:
     """A server in approval mode (the production default) on its own database."""
-    if leg.is_postgres:
-        database = database_url_for(leg.database_url, "test_cluster")
-        await reset_postgres(database)
-    else:
-        database = f"sqlite://{tmp_path / 'approval.sqlite3'}"
     env = leg.env(
-        DATABASE_URL=database,
+        DATABASE_URL=await own_database(leg, tmp_path, "approval"),
         BROADCAST_NAMESPACE="test-approval",
         DATA_DIR=str(tmp_path),
         REGISTRATION_MODE="approval",

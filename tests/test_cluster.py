@@ -20,9 +20,8 @@ from .support import (
     LegConfig,
     ServerHandle,
     TcpProxy,
-    database_url_for,
     migrate,
-    reset_postgres,
+    own_database,
     spawn_servers,
     wait_until,
 )
@@ -30,12 +29,6 @@ from .support import (
 TICKS = "subscription($s: [String!]!) { priceTicks(symbols: $s) { symbol price timestamp sequence snapshot } }"
 
 pytestmark = pytest.mark.legs("postgres")
-
-
-async def _own_database(leg: LegConfig) -> str:
-    url = database_url_for(leg.database_url, "test_cluster")
-    await reset_postgres(url)
-    return url
 
 
 async def _role(proc_url: str) -> str | None:
@@ -53,7 +46,7 @@ async def test_tick_from_one_process_reaches_subscriber_of_another_and_feed_fail
 ) -> None:
     env = leg.env(
         APP_ENV="production",
-        DATABASE_URL=await _own_database(leg),
+        DATABASE_URL=await own_database(leg, tmp_path, "cluster"),
         BROADCAST_NAMESPACE="test-cluster",
         DATA_DIR=str(tmp_path),
     )
@@ -104,7 +97,7 @@ async def test_subscribers_resume_after_redis_comes_back_and_ready_reports_the_o
     proxy = TcpProxy(redis.hostname or "127.0.0.1", redis.port or 6379)
     await proxy.start()
     env = leg.env(
-        DATABASE_URL=await _own_database(leg),
+        DATABASE_URL=await own_database(leg, tmp_path, "cluster"),
         BROADCAST_NAMESPACE="test-cluster",
         BROADCAST_URL=f"redis://127.0.0.1:{proxy.port}/0",
         DATA_DIR=str(tmp_path),
@@ -173,7 +166,7 @@ async def test_order_placed_through_one_process_reaches_a_subscriber_of_the_othe
 
     env = leg.env(
         APP_ENV="production",
-        DATABASE_URL=await _own_database(leg),
+        DATABASE_URL=await own_database(leg, tmp_path, "cluster"),
         BROADCAST_NAMESPACE="test-cluster",
         DATA_DIR=str(tmp_path),
     )
@@ -208,7 +201,7 @@ async def test_ready_reports_a_database_outage_and_the_server_recovers_when_it_r
 ) -> None:
     """PostgreSQL goes away behind a proxy: /ready answers promptly that the database is down, and
     when it returns, queries succeed and the feed leads and ticks again without a restart."""
-    database = urlsplit(await _own_database(leg))
+    database = urlsplit(await own_database(leg, tmp_path, "cluster"))
     proxy = TcpProxy(database.hostname or "127.0.0.1", database.port or 5432)
     await proxy.start()
     env = leg.env(

@@ -16,7 +16,7 @@ from pathlib import Path
 from graphql_api.client import GraphQLClient, GraphQLWSClient
 
 from .accounts import as_user, register
-from .support import LegConfig, database_url_for, reset_postgres, spawn_servers
+from .support import LegConfig, own_database, spawn_servers
 from .trading import paper_account, place
 
 ROUNDS = 3
@@ -35,11 +35,7 @@ async def _orders(url: str, token: str, account: str, stop: asyncio.Event) -> in
 
 
 async def test_sigterm_under_load_exits_cleanly(leg: LegConfig, tmp_path: Path) -> None:
-    if leg.is_postgres:
-        database = database_url_for(leg.database_url, "test_cluster")
-        await reset_postgres(database)
-    else:
-        database = f"sqlite://{tmp_path / 'shutdown.sqlite3'}"
+    database = await own_database(leg, tmp_path, "shutdown")
     env = leg.env(DATABASE_URL=database, BROADCAST_NAMESPACE="test-shutdown", DATA_DIR=str(tmp_path))
     for round_ in range(ROUNDS):
         logs = tmp_path / f"round-{round_}"
