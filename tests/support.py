@@ -25,6 +25,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from graphql_api.app import Resources, create_app
 from graphql_api.settings import Settings
+from graphql_api.units import Seconds
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -262,7 +263,7 @@ def service_connections() -> list[str]:
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float, interval: float = 0.02
+    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: Seconds, interval: Seconds = 0.02
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -315,7 +316,7 @@ class ServerProcess:
         except (httpx.HTTPError, ValueError):
             return None
 
-    async def wait_ready(self, timeout: float = 30) -> dict[str, Any]:
+    async def wait_ready(self, timeout: Seconds = 30) -> dict[str, Any]:
         async def is_ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")

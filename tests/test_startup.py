@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from graphql_api.units import Seconds
+
 from .support import REPO_ROOT, TEST_SECRET, migrate, production_sqlite_env
 
 
-def _serve(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _serve(env: dict[str, str], timeout: Seconds = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "graphql_api", "--port", "0"],
         cwd=REPO_ROOT,

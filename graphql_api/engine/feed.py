@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 from models.market import Candle, Instrument, LastPrice
 
 from ..pubsub import Bus, channel
+from ..units import Seconds
 from .candles import INTERVALS, Bar, advance, floor_time, tick_volume
 from .lease import Lease
 
@@ -101,8 +102,8 @@ class MarketFeed:
         self._bus = bus
         self._lease = lease
         self._seed = seed
-        self._interval = float(interval)
-        self._standby_poll = float(standby_poll)
+        self._interval: Seconds = float(interval)
+        self._standby_poll: Seconds = float(standby_poll)
         self._walkers: list[_Walker] = []
         self.leader = False
         self.last_tick_at: datetime | None = None
@@ -140,7 +141,7 @@ class MarketFeed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=max(delay, 0))
 
-    async def stop(self, *, grace: float = 5.0) -> None:
+    async def stop(self, *, grace: Seconds = 5.0) -> None:
         """Let the step in flight finish (cancelling one mid-query would strand its connection), then
         give up the lease so a standby takes over at once. A step stuck past ``grace`` is cancelled."""
         self._stopping.set()
