@@ -35,6 +35,7 @@ from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
+from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .settings import Settings, redact_url
@@ -89,6 +90,7 @@ class GraphQLApp(GraphQL[Context, None]):
             counters=resources.counters,
             engine=resources.engine,
             adapters=resources.adapters,
+            loaders=Loaders(cache=isinstance(request, Request)),
         )
         if isinstance(request, Request):
             await sessions.authenticate_http(context)

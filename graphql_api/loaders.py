@@ -1,7 +1,7 @@
 """Per-request DataLoaders (Saleor's <Thing>By<Key> naming): related rows load in one query per request.
 
-A socket's context lives as long as the socket, so subscriptions build fresh loaders for each event
-(``Loaders()``) instead of reusing the socket's, which would serve stale rows.
+A socket's context lives as long as the socket, so its loaders batch without caching
+(``Loaders(cache=False)``): a cache would serve each order's first fills to every later event.
 """
 
 from __future__ import annotations
@@ -22,5 +22,5 @@ async def _fills_by_order(keys: Sequence[str]) -> list[list[Fill]]:
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.fills_by_order: DataLoader[str, list[Fill]] = DataLoader(load_fn=_fills_by_order)
+    def __init__(self, *, cache: bool = True) -> None:
+        self.fills_by_order: DataLoader[str, list[Fill]] = DataLoader(load_fn=_fills_by_order, cache=cache)

@@ -9,14 +9,15 @@ import pytest
 from graphql_api.client import GraphQLClient, GraphQLWSClient, SubscriptionError
 
 from .accounts import Account, as_user, register
-from .support import ServerHandle
-from .trading import paper_account, placed
+from .support import ServerHandle, wait_until
+from .trading import ORDER, market, paper_account, placed
 
 pytestmark = pytest.mark.usefixtures("admin")
 
 ORDERS = (
     "subscription($a: ID) { orderUpdates(venueAccountId: $a) { sequence snapshot order { id status filledQuantity } } }"
 )
+ORDER_FILLS = "subscription($a: ID) { orderUpdates(venueAccountId: $a) { order { id status fills { quantity } } } }"
 POSITIONS = (
     "subscription { positionUpdates { sequence snapshot position { symbol quantity markPrice unrealizedPnl } } }"
 )
@@ -46,6 +47,36 @@ async def test_order_stream_snapshot_then_changes(server: ServerHandle, api: Gra
             await client.query("mutation($id: ID!) { cancelOrder(id: $id) { __typename } }", {"id": resting["id"]})
             third = (await sub.data())["orderUpdates"]
             assert (third["sequence"], third["order"]["id"], third["order"]["status"]) == (3, resting["id"], "CANCELED")
+
+
+async def test_order_stream_shows_fills_made_after_the_socket_first_loaded_them(
+    server: ServerHandle, api: GraphQLClient, trader: Account
+) -> None:
+    """A socket's context outlives each event: the fills it delivers must be read afresh every time."""
+    async with as_user(api.base_url, trader) as client:
+        account = await paper_account(client, "10000000")
+        mark, tick, _ = await market(client, "BTC")
+        limit = ((mark * Decimal("1.003")) / tick).to_integral_value() * tick
+        # Far more than the synthetic book holds near the mark: part fills now, later ticks fill more.
+        order = await placed(client, account, type="LIMIT", quantity="20", price=str(limit))
+        async with _ws(server, trader) as ws:
+            sub = await ws.subscribe(ORDER_FILLS, {"a": account})
+            snapshot = (await sub.data())["orderUpdates"]["order"]
+            assert snapshot["id"] == order["id"] and snapshot["fills"]
+
+            async def filled_more() -> bool:
+                now = (await client.query(ORDER, {"id": order["id"]}))["order"]
+                return len(now["fills"]) > len(snapshot["fills"])
+
+            await wait_until(filled_more, timeout=30, interval=0.2)
+            await client.query("mutation($id: ID!) { cancelOrder(id: $id) { __typename } }", {"id": order["id"]})
+            expected = (await client.query(ORDER, {"id": order["id"]}))["order"]["fills"]
+            while True:
+                update = (await sub.data())["orderUpdates"]["order"]
+                if update["status"] == "CANCELED":
+                    break
+            assert [f["quantity"] for f in update["fills"]] == [f["quantity"] for f in expected]
+            assert len(update["fills"]) > len(snapshot["fills"])
 
 
 async def test_a_fill_reaches_the_position_stream_within_a_tick(
