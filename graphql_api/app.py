@@ -61,7 +61,6 @@ class Resources:
         self._next_snapshot = 0.0
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
-        self.started_at = datetime.now(UTC)
 
     async def after_tick(self, marks: dict[str, tuple[Decimal, int]]) -> None:
         """Leader-only work after each feed tick: match what the new prices reach, record equity when due."""

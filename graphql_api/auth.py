@@ -85,7 +85,6 @@ class Principal:
     user: User
     session: Session
     token_expires_at: datetime
-    via: str  # "bearer", "cookie" or "websocket"
 
     @property
     def user_id(self) -> str:
@@ -165,14 +164,21 @@ def user_block_reason(user: User) -> str | None:
     return None
 
 
-async def principal_from_token(settings: Settings, token: str, via: str) -> Principal:
+async def live_session(settings: Settings, session_id: object, now: datetime) -> tuple[Session | None, str | None]:
+    """The session (with its user) and, if it may no longer be used, why; (None, None) when it is gone."""
+    session = await Session.get_or_none(id=session_id).select_related("user")
+    if session is None:
+        return None, None
+    return session, user_block_reason(session.user) or session_dead_reason(settings, session, now)
+
+
+async def principal_from_token(settings: Settings, token: str) -> Principal:
     """The caller a bearer/cookie access token names, after checking its session and user are live."""
     claims = decode_access_token(settings, token)
-    session = await Session.get_or_none(id=claims["sid"]).select_related("user")
+    now = utcnow()
+    session, reason = await live_session(settings, claims["sid"], now)
     if session is None or str(session.user_id) != str(claims["sub"]):
         raise AuthenticationFailed("invalid access token")
-    now = utcnow()
-    reason = user_block_reason(session.user) or session_dead_reason(settings, session, now)
     if reason is not None:
         raise AuthenticationFailed(reason)
     if now - session.last_seen_at > _ACTIVITY_GRANULARITY:
@@ -182,7 +188,6 @@ async def principal_from_token(settings: Settings, token: str, via: str) -> Prin
         user=session.user,
         session=session,
         token_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-        via=via,
     )
 
 

@@ -17,6 +17,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 APP_LABEL = "trading"
+_APP: dict[str, Any] = {"models": MODEL_MODULES, "migrations": "migrations"}
 
 
 class PendingMigrations(RuntimeError):
@@ -26,13 +27,7 @@ class PendingMigrations(RuntimeError):
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
         "connections": {"default": _connection(settings)},
-        "apps": {
-            APP_LABEL: {
-                "models": MODEL_MODULES,
-                "default_connection": "default",
-                "migrations": "migrations",
-            }
-        },
+        "apps": {APP_LABEL: {**_APP, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -41,8 +36,8 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
 def _connection(settings: Settings) -> str | dict[str, Any]:
     if settings.is_sqlite:
         return settings.tortoise_db_url
-    # PostgreSQL goes through our engine, which bounds how long a connection may take to go back to the
-    # pool after a cancelled query (see pgengine).
+    # PostgreSQL goes through our engine, whose statements finish before a cancellation takes effect, so
+    # a cancelled task cannot leave a connection stuck in asyncpg's cancellation (see pgengine).
     config = expand_db_url(settings.tortoise_db_url)
     config["engine"] = "graphql_api.pgengine"
     return config
@@ -65,7 +60,7 @@ async def apply_migrations() -> list[str]:
 
 
 def _apps_config() -> dict[str, dict[str, Any]]:
-    return {APP_LABEL: {"models": MODEL_MODULES, "migrations": "migrations"}}
+    return {APP_LABEL: dict(_APP)}
 
 
 async def open_database(settings: Settings) -> None:

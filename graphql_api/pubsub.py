@@ -100,7 +100,6 @@ class RedisBackend(BroadcastBackend):
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.connected = False
-        self.reconnects = 0
 
     async def connect(self) -> None:
         self._publisher = aioredis.Redis.from_url(
@@ -178,7 +177,6 @@ class RedisBackend(BroadcastBackend):
                 self._ready.set()
                 delay = self._retry_min
                 if not first:
-                    self.reconnects += 1
                     log.warning("broadcast bus reconnected to %s", redact_url(self._url))
                     for name in list(self._channels):
                         self._events.put_nowait(Event(name, _RESYNC))
@@ -248,7 +246,6 @@ class Bus:
     """Publishes events and hands out subscriptions; owned by the app's lifespan."""
 
     def __init__(self, url: str, namespace: str = "") -> None:
-        self.url = url
         # Deployments sharing one Redis keep apart by namespace: every channel on the wire starts with it.
         self._prefix = f"{namespace}:" if namespace else ""
         self._backend: BroadcastBackend
@@ -257,8 +254,6 @@ class Bus:
         else:
             self._backend = MemoryBackend(url)
         self._broadcast = _Broadcast(backend=self._backend)
-        self.published = 0
-        self.dropped = 0
 
     @property
     def kind(self) -> str:
@@ -281,10 +276,8 @@ class Bus:
         try:
             await self._broadcast.publish(self._prefix + name, encode(payload))
         except (RedisError, OSError) as exc:
-            self.dropped += 1
             log.warning("event on %s not published: bus unavailable (%s)", name, type(exc).__name__)
             return False
-        self.published += 1
         return True
 
     @contextlib.asynccontextmanager

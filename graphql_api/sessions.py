@@ -22,11 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
-from models.identity import Session
-
-from .auth import ACCESS_COOKIE, AuthenticationFailed, Principal, principal_from_token, utcnow
-from .auth import session_dead_reason as _dead
-from .auth import user_block_reason as _blocked
+from .auth import ACCESS_COOKIE, AuthenticationFailed, Principal, live_session, principal_from_token, utcnow
 from .context import Context
 from .pubsub import Bus, BusEvent, channel
 from .settings import Settings
@@ -60,7 +56,7 @@ async def authenticate_http(context: Context) -> None:
     try:
         header = request.headers.get("authorization")
         if header:
-            token, via = _bearer(header), "bearer"
+            token = _bearer(header)
         else:
             cookie = request.cookies.get(ACCESS_COOKIE)
             if not cookie:
@@ -70,8 +66,8 @@ async def authenticate_http(context: Context) -> None:
                     "cookie authentication needs Content-Type: application/json or an X-CSRF-Token header"
                 )
                 return
-            token, via = cookie, "cookie"
-        context.principal = await principal_from_token(context.settings, token, via)
+            token = cookie
+        context.principal = await principal_from_token(context.settings, token)
     except AuthenticationFailed as exc:
         context.auth_error = str(exc)
 
@@ -88,7 +84,7 @@ async def authenticate_websocket(context: Context) -> None:
         if not cookie:
             return  # anonymous: public streams only
         token = cookie
-    context.principal = await principal_from_token(context.settings, token, "websocket")
+    context.principal = await principal_from_token(context.settings, token)
 
 
 async def announce_session_ended(bus: Bus, session_id: object, reason: str) -> None:
@@ -102,10 +98,8 @@ async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
 async def _end_reason(settings: Settings, principal: Principal) -> str | None:
     if principal.token_expires_at <= utcnow():
         return "access token expired"
-    session = await Session.get_or_none(id=principal.session.id).select_related("user")
-    if session is None:
-        return "session ended"
-    return _blocked(session.user) or _dead(settings, session, utcnow())
+    session, reason = await live_session(settings, principal.session.id, utcnow())
+    return "session ended" if session is None else reason
 
 
 def watch_socket(context: Context) -> None:

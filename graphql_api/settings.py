@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.datastructures import Secret
@@ -158,9 +157,6 @@ class Settings:
         if self.database_url.startswith("postgres://"):
             return "postgresql://" + self.database_url.removeprefix("postgres://")
         return self.database_url
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
