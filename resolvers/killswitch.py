@@ -13,14 +13,14 @@ from tortoise.transactions import in_transaction
 from graphql_api import audit
 from graphql_api.auth import utcnow
 from graphql_api.context import Context, Info
-from graphql_api.engine.matching import Changes, lock_account
+from graphql_api.engine.matching import Changes
 from graphql_api.errors import Forbidden
 from graphql_api.pagination import paginate, to_global_id
 from graphql_api.permissions import has_role, require_principal
 from graphql_api.pubsub import channel
 from models.audit import Outcome
 from models.identity import Role
-from models.trading import WORKING, Alert, KillScope, KillSwitch, Order, Severity
+from models.trading import Alert, KillScope, KillSwitch, Severity
 from models.trading import KillSwitchEvent as EventRow
 from models.venues import VenueAccount
 from schema.common import After, Connection, First, invalid
@@ -138,9 +138,7 @@ async def _cancel_working(ctx: Context, conn: BaseDBAsyncClient, user_id: str | 
     ids = sorted(str(a) for a in await accounts.using_db(conn).values_list("id", flat=True))
     cancelled = 0
     for account_id in ids:
-        await lock_account(conn, account_id)
-        working = await Order.filter(account_id=account_id, status__in=list(WORKING)).using_db(conn)
-        cancelled += len(await ctx.engine.cancel_working(conn, working, "kill switch activated", changes))
+        cancelled += len(await ctx.engine.cancel_account_working(conn, account_id, "kill switch activated", changes))
     return cancelled
 
 

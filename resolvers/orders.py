@@ -266,9 +266,7 @@ async def cancel_all_orders(info: Info, venue_account_id: AccountArg) -> CancelA
         return account
     changes = Changes()
     async with in_transaction() as conn:
-        await lock_account(conn, str(account.id))
-        working = await OrderRow.filter(account_id=account.id, status__in=list(WORKING)).using_db(conn)
-        cancelled = await ctx.engine.cancel_working(conn, working, "cancelled by user (all)", changes)
+        cancelled = await ctx.engine.cancel_account_working(conn, str(account.id), "cancelled by user (all)", changes)
         await audit.record(
             "order.cancel_all",
             Outcome.SUCCESS,

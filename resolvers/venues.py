@@ -18,7 +18,6 @@ from graphql_api.pagination import parse_id
 from graphql_api.permissions import ensure_owner, require_principal
 from models.audit import Outcome
 from models.market import Instrument as InstrumentRow
-from models.trading import WORKING, Order
 from models.venues import AccountStatus, Balance, Environment, Venue, VenueAccount
 from schema.common import GlobalID, InvalidInput, NotFound, invalid
 from schema.market import Instrument
@@ -203,9 +202,8 @@ async def disconnect_venue(info: Info, id: GlobalID) -> VenueAccountResult:
         return account
     changes = Changes()
     async with in_transaction() as conn:
-        await lock_account(conn, str(account.id))
-        working = await Order.filter(account_id=account.id, status__in=list(WORKING)).using_db(conn)
-        cancelled = await ctx.engine.cancel_working(conn, working, "venue account disconnected", changes)
+        reason = "venue account disconnected"
+        cancelled = await ctx.engine.cancel_account_working(conn, str(account.id), reason, changes)
         await (
             VenueAccount.filter(id=account.id)
             .using_db(conn)

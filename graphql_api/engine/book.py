@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from .candles import lots, to_tick
 
 MAX_DEPTH = 50
 _HALF_SPREAD = Decimal("0.00005")
@@ -32,7 +34,6 @@ class Book:
     symbol: str
     step: int
     mark: Decimal
-    tick: Decimal
     lot: Decimal
     bids: tuple[Level, ...]  # best (highest) first
     asks: tuple[Level, ...]  # best (lowest) first
@@ -40,10 +41,6 @@ class Book:
     def side_for(self, taker_side: str) -> tuple[Level, ...]:
         """The levels a taker of ``taker_side`` trades against: a BUY lifts asks, a SELL hits bids."""
         return self.asks if taker_side == "BUY" else self.bids
-
-
-def _to_tick(value: Decimal, tick: Decimal, rounding: str) -> Decimal:
-    return (value / tick).to_integral_value(rounding=rounding) * tick
 
 
 def build_book(
@@ -57,23 +54,23 @@ def build_book(
     level_notional: Decimal,
     depth: int = MAX_DEPTH,
 ) -> Book:
-    half = max(tick, _to_tick(mark * _HALF_SPREAD, tick, ROUND_CEILING))
-    gap = max(tick, _to_tick(mark * _LEVEL_GAP, tick, ROUND_CEILING))
+    half = max(tick, to_tick(mark * _HALF_SPREAD, tick, ROUND_CEILING))
+    gap = max(tick, to_tick(mark * _LEVEL_GAP, tick, ROUND_CEILING))
     rng = random.Random(f"book:{seed}:{symbol}:{step}")
     asks: list[Level] = []
     bids: list[Level] = []
     for i in range(min(depth, MAX_DEPTH)):
-        ask = _to_tick(mark + half + gap * i, tick, ROUND_CEILING)
-        bid = _to_tick(mark - half - gap * i, tick, ROUND_FLOOR)
+        ask = to_tick(mark + half + gap * i, tick, ROUND_CEILING)
+        bid = to_tick(mark - half - gap * i, tick, ROUND_FLOOR)
         for side, price in ((asks, ask), (bids, bid)):
             if price <= 0:
                 continue
             # Jitter in [0.5, 1.5), drawn as an integer so no float reaches a quantity.
             jitter = Decimal(rng.randrange(500, 1500)) / Decimal(1000)
             notional = level_notional * (Decimal(1) + Decimal(i) / Decimal(10)) * jitter
-            quantity = max(lot, (notional / price / lot).to_integral_value(rounding=ROUND_DOWN) * lot)
+            quantity = lots(notional, price, lot)
             side.append(Level(price, quantity))
-    return Book(symbol=symbol, step=step, mark=mark, tick=tick, lot=lot, bids=tuple(bids), asks=tuple(asks))
+    return Book(symbol=symbol, step=step, mark=mark, lot=lot, bids=tuple(bids), asks=tuple(asks))
 
 
 def sweep(levels: Sequence[Level], quantity: Decimal, side: str, limit: Decimal | None) -> list[Level]:

@@ -120,14 +120,19 @@ def _normal(draws: tuple[int, ...]) -> Decimal:
     return Decimal(sum(draws) - 12 * (1 << 31)) / _U32_RANGE
 
 
-def _lots(notional: Decimal, price: Decimal, lot: Decimal) -> Decimal:
+def lots(notional: Decimal, price: Decimal, lot: Decimal) -> Decimal:
     """The quantity worth ``notional`` at ``price``, rounded down to whole lots (at least one)."""
     return max(lot, (notional / price / lot).to_integral_value(rounding=ROUND_DOWN) * lot)
 
 
-def _to_tick(value: Decimal, tick: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+def to_tick(value: Decimal, tick: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """``value`` on the tick grid; the default rounding is the feed's, to the nearest tick."""
     return (value / tick).to_integral_value(rounding=rounding) * tick
+
+
+def round_to_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """``price`` to the nearest tick, and at least one tick: a price never reaches zero."""
+    return max(tick, to_tick(price, tick))
 
 
 def tick_volume(seed: int, symbol: str, step: int, price: Decimal, lot: Decimal) -> Decimal:
@@ -135,7 +140,7 @@ def tick_volume(seed: int, symbol: str, step: int, price: Decimal, lot: Decimal)
     (draw,) = _uniforms(f"volume:{seed}:{symbol}:{step}", 1)
     with localcontext(_CTX):
         jitter = Decimal(250 + draw % 1500) / Decimal(1000)
-        return _lots(TICK_NOTIONAL * jitter, price, lot)
+        return lots(TICK_NOTIONAL * jitter, price, lot)
 
 
 @lru_cache(maxsize=256)
@@ -228,7 +233,7 @@ def _path_price(history: History, pin: int, u: int) -> Decimal:
     move = _path(h.seed, h.symbol, h.volatility, u) - _path(h.seed, h.symbol, h.volatility, pin)
     with localcontext(_CTX):
         # At least one tick, as in the feed: a price never reaches zero.
-        return max(h.tick, _to_tick(h.initial_price * move.exp(), h.tick))
+        return round_to_tick(h.initial_price * move.exp(), h.tick)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -244,13 +249,13 @@ def _history_bar(history: History, code: str, open_time: datetime) -> Bar:
     with localcontext(_CTX):
         # Wicks beyond the body: half a normal draw of the bar's standard deviation, each way.
         sigma = h.volatility * Decimal(seconds).sqrt() / 2
-        high = _to_tick(max(open_, close) * (1 + abs(_normal(draws[:12])) * sigma), h.tick, ROUND_CEILING)
-        low = _to_tick(min(open_, close) / (1 + abs(_normal(draws[12:24])) * sigma), h.tick, ROUND_FLOOR)
+        high = to_tick(max(open_, close) * (1 + abs(_normal(draws[:12])) * sigma), h.tick, ROUND_CEILING)
+        low = to_tick(min(open_, close) / (1 + abs(_normal(draws[12:24])) * sigma), h.tick, ROUND_FLOOR)
         jitter = Decimal(500 + draws[24] % 1000) / Decimal(1000)
         low = max(h.tick, low)
         # No ticks to sum: the turnover is the volume at the typical price (high + low + close) / 3.
-        typical = _to_tick((high + low + close) / _THREE, h.tick)
-        volume = _lots(TICK_NOTIONAL * seconds * jitter, typical, h.lot)
+        typical = to_tick((high + low + close) / _THREE, h.tick)
+        volume = lots(TICK_NOTIONAL * seconds * jitter, typical, h.lot)
     return Bar(open_time, open_, high, low, close, volume, volume * typical)
 
 

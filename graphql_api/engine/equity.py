@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from models.market import Instrument, LastPrice
+from models.market import LastPrice
 from models.trading import EquitySnapshot, Position
 from models.venues import AccountStatus, Balance, Environment, VenueAccount
 
@@ -15,8 +15,7 @@ BENCHMARK = "BTC"
 
 
 async def marks_by_symbol() -> dict[str, Decimal]:
-    prices = {p.instrument_id: p.price for p in await LastPrice.all()}
-    return {i.symbol: prices[i.id] for i in await Instrument.all().only("id", "symbol") if i.id in prices}
+    return dict(await LastPrice.all().values_list("instrument__symbol", "price"))
 
 
 async def account_values(account_ids: list[str], marks: dict[str, Decimal]) -> dict[str, tuple[Decimal, Decimal]]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
@@ -29,7 +29,7 @@ from models.market import Candle, Instrument, LastPrice
 
 from ..pubsub import Bus, channel
 from ..units import Seconds
-from .candles import INTERVALS, Bar, advance, floor_time, tick_volume
+from .candles import INTERVALS, Bar, advance, floor_time, round_to_tick, tick_volume
 from .lease import Lease
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,6 @@ def standard_normal(rng: random.Random) -> Decimal:
     """≈ N(0, 1): the sum of 12 uniform draws on [-1/2, 1/2] has mean 0 and variance 1."""
     total = sum(rng.randint(-_UNIFORM_HALF_RANGE, _UNIFORM_HALF_RANGE) for _ in range(12))
     return Decimal(total) / _UNIFORM_SCALE
-
-
-def round_to_tick(price: Decimal, tick: Decimal) -> Decimal:
-    ticks = (price / tick).to_integral_value(rounding=ROUND_HALF_EVEN)
-    return max(ticks, Decimal(1)) * tick
 
 
 def next_price(seed: int, symbol: str, step: int, price: Decimal, tick: Decimal, volatility: Decimal) -> Decimal:
@@ -107,7 +102,6 @@ class MarketFeed:
         self._walkers: list[_Walker] = []
         self.leader = False
         self.last_tick_at: datetime | None = None
-        self.ticks = 0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -240,7 +234,6 @@ class MarketFeed:
                 await _upsert_candles(conn, candles)
         self._walkers = moved
         self.last_tick_at = now
-        self.ticks += 1
         for w, volume in zip(moved, volumes, strict=True):
             await self._bus.publish(channel("price", w.symbol), tick_event(w.symbol, w.price, w.step, now, volume))
         if self._after_tick is not None:

@@ -80,6 +80,18 @@ class Rejection(Exception):
         self.extra = extra
 
 
+def _insufficient(message: str, asset: str, required: Decimal, free: Decimal) -> Rejection:
+    return Rejection(
+        "funds",
+        message,
+        code="INSUFFICIENT_FUNDS",
+        field="quantity",
+        asset=asset,
+        required=required,
+        available=free,
+    )
+
+
 @dataclass
 class OrderRequest:
     account_id: str
@@ -149,8 +161,8 @@ class PaperEngine:
         self, req: OrderRequest, conn: BaseDBAsyncClient, changes: Changes, blocking: KillScope | None
     ) -> Order:
         """Place ``req`` inside the caller's transaction, after ``lock_for_trading`` (which gave ``blocking``)."""
-        instrument = await Instrument.get(symbol=req.symbol, using_db=conn)
-        last = await LastPrice.get(instrument_id=instrument.id, using_db=conn)
+        last = await LastPrice.filter(instrument__symbol=req.symbol).using_db(conn).select_related("instrument").get()
+        instrument = last.instrument
         book = self.book(instrument, last.step, last.price)
         cash = await self._cash(conn, req.account_id)
         position = await self._position(conn, req.account_id, req.user_id, req.symbol)
@@ -165,14 +177,11 @@ class PaperEngine:
         if req.side == Side.SELL:
             free = position.quantity - position.reserved_quantity
             if req.quantity > free:
-                raise Rejection(
-                    "funds",
+                raise _insufficient(
                     f"selling {req.quantity} {req.symbol} needs that much held and free; {free} is available",
-                    code="INSUFFICIENT_FUNDS",
-                    field="quantity",
-                    asset=req.symbol,
-                    required=req.quantity,
-                    available=free,
+                    req.symbol,
+                    req.quantity,
+                    free,
                 )
         if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
             assert req.stop_price is not None
@@ -204,7 +213,7 @@ class PaperEngine:
 
         if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
             order.status = OrderStatus.PENDING
-            await self._reserve(order, cash, position, self._stop_reservation_price(order))
+            self._reserve(order, cash, position, self._stop_reservation_price(order))
         else:
             await self._execute(order, book, cash, position, Liquidity.TAKER, conn, changes, placing=True)
         await self._save(conn, order, cash, position)
@@ -249,20 +258,14 @@ class PaperEngine:
             position = Position(account_id=account_id, user_id=user_id, symbol=symbol)
         return position
 
-    async def _reserve(self, order: Order, cash: Balance, position: Position, unit_price: Decimal) -> None:
+    def _reserve(self, order: Order, cash: Balance, position: Position, unit_price: Decimal) -> None:
         remaining = order.quantity - order.filled_quantity
         if order.side == Side.BUY:
             need = _store(remaining * unit_price * (Decimal(1) + self.settings.taker_fee))
             free = cash.total - cash.reserved
             if need > free:
-                raise Rejection(
-                    "funds",
-                    f"the order needs {need} {cash.asset} reserved; {free} is available",
-                    code="INSUFFICIENT_FUNDS",
-                    field="quantity",
-                    asset=cash.asset,
-                    required=need,
-                    available=free,
+                raise _insufficient(
+                    f"the order needs {need} {cash.asset} reserved; {free} is available", cash.asset, need, free
                 )
             order.reserved_cash = need
             cash.reserved += need
@@ -289,7 +292,7 @@ class PaperEngine:
         rests = order.time_in_force == TimeInForce.GTC and limit is not None
 
         if order.time_in_force == TimeInForce.FOK and available(levels, order.side.value, limit) < remaining:
-            await self._finish(order, cash, position, OrderStatus.CANCELED, "fill-or-kill: the book cannot fill it all")
+            self._finish(order, cash, position, OrderStatus.CANCELED, "fill-or-kill: the book cannot fill it all")
             return
         fills = sweep(levels, remaining, order.side.value, limit)
         if order.side == Side.BUY:
@@ -299,15 +302,15 @@ class PaperEngine:
         changes.positions[(str(order.account_id), order.symbol)] = str(order.user_id)
 
         if order.filled_quantity == order.quantity:
-            await self._finish(order, cash, position, OrderStatus.FILLED, None)
+            self._finish(order, cash, position, OrderStatus.FILLED, None)
         elif rests:
             order.status = OrderStatus.PARTIALLY_FILLED if order.filled_quantity else OrderStatus.OPEN
             if placing:
                 assert limit is not None
-                await self._reserve(order, cash, position, limit)
+                self._reserve(order, cash, position, limit)
         else:
             reason = "immediate-or-cancel: the rest was cancelled" if order.filled_quantity else "nothing to fill"
-            await self._finish(order, cash, position, OrderStatus.CANCELED, reason)
+            self._finish(order, cash, position, OrderStatus.CANCELED, reason)
 
     def _affordable(
         self,
@@ -324,7 +327,7 @@ class PaperEngine:
         Placing, the whole order must be covered (its fills now plus the reservation for a resting rest)
         or it is rejected. A triggered stop fills only as much as its reservation plus free cash covers.
         """
-        rate = self.settings.taker_fee if liquidity == Liquidity.TAKER else self.settings.maker_fee
+        rate = self._rate(liquidity)
         budget = cash.total - cash.reserved + order.reserved_cash
         if placing:
             cost = sum((lv.price * lv.quantity + fee_for(lv.price, lv.quantity, rate) for lv in fills), Decimal(0))
@@ -335,14 +338,8 @@ class PaperEngine:
                 reserve = rest * order.price * (Decimal(1) + self.settings.taker_fee)
             need = _store(cost + reserve)
             if need > budget:
-                raise Rejection(
-                    "funds",
-                    f"the order needs {need} {cash.asset}; {budget} is available",
-                    code="INSUFFICIENT_FUNDS",
-                    field="quantity",
-                    asset=cash.asset,
-                    required=need,
-                    available=budget,
+                raise _insufficient(
+                    f"the order needs {need} {cash.asset}; {budget} is available", cash.asset, need, budget
                 )
             return fills
         affordable: list[Level] = []
@@ -358,6 +355,9 @@ class PaperEngine:
             break
         return affordable
 
+    def _rate(self, liquidity: Liquidity) -> Decimal:
+        return self.settings.taker_fee if liquidity == Liquidity.TAKER else self.settings.maker_fee
+
     async def _fill(
         self,
         order: Order,
@@ -368,7 +368,7 @@ class PaperEngine:
         conn: BaseDBAsyncClient,
     ) -> None:
         price, quantity = level.price, level.quantity
-        rate = self.settings.taker_fee if liquidity == Liquidity.TAKER else self.settings.maker_fee
+        rate = self._rate(liquidity)
         fee = fee_for(price, quantity, rate)
         notional = price * quantity
         remaining_before = order.quantity - order.filled_quantity
@@ -416,9 +416,7 @@ class PaperEngine:
             using_db=conn,
         )
 
-    async def _finish(
-        self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None
-    ) -> None:
+    def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:
         """End an order: release whatever it still reserves."""
         cash.reserved -= order.reserved_cash
         order.reserved_cash = Decimal(0)
@@ -442,7 +440,7 @@ class PaperEngine:
             return False
         cash = await self._cash(conn, str(order.account_id))
         position = await self._position(conn, str(order.account_id), str(order.user_id), order.symbol)
-        await self._finish(order, cash, position, OrderStatus.CANCELED, reason)
+        self._finish(order, cash, position, OrderStatus.CANCELED, reason)
         await self._save(conn, order, cash, position)
         changes.orders[str(order.id)] = str(order.user_id)
         changes.positions[(str(order.account_id), order.symbol)] = str(order.user_id)
@@ -456,6 +454,14 @@ class PaperEngine:
             if await self.cancel(conn, order, reason, changes):
                 cancelled.append(order)
         return cancelled
+
+    async def cancel_account_working(
+        self, conn: BaseDBAsyncClient, account_id: str, reason: str, changes: Changes
+    ) -> list[Order]:
+        """Lock the account and cancel every working order of it."""
+        await lock_account(conn, account_id)
+        working = await Order.filter(account_id=account_id, status__in=list(WORKING)).using_db(conn)
+        return await self.cancel_working(conn, working, reason, changes)
 
     # -- the tick --------------------------------------------------------------------------------------
 
@@ -478,22 +484,21 @@ class PaperEngine:
                     )
                 )
                 .order_by("created_at")
-                .values_list("id", flat=True)
+                .values_list("id", "account_id")
             )
-            for order_id in due:
+            for order_id, account_id in due:
                 try:
-                    changes.merge(await self._work(str(order_id), book, mark))
+                    changes.merge(await self._work(str(order_id), str(account_id), book, mark))
                 except Exception:
                     # One broken order must not stop matching for everyone; it is logged in full.
                     log.exception("matching order %s failed", order_id)
         return changes
 
-    async def _work(self, order_id: str, book: Book, mark: Decimal) -> Changes:
+    async def _work(self, order_id: str, account_id: str, book: Book, mark: Decimal) -> Changes:
         changes = Changes()
         async with in_transaction() as conn:
+            await lock_account(conn, account_id)
             order = await Order.get(id=order_id, using_db=conn)
-            await lock_account(conn, str(order.account_id))
-            await order.refresh_from_db(using_db=conn)
             if order.status not in WORKING:
                 return changes
             cash = await self._cash(conn, str(order.account_id))
