@@ -521,8 +521,7 @@ async def refresh_token(
         raise Unauthenticated(str(exc)) from None
     except AuthenticationFailed as exc:
         raise Unauthenticated(str(exc)) from None
-    user = await User.get(id=session.user_id)
-    return signed_in(ctx, user, session, tokens)
+    return signed_in(ctx, session.user, session, tokens)
 
 
 async def logout(info: Info) -> bool:

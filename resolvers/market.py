@@ -181,7 +181,7 @@ def _history(row: InstrumentRow, seed: int) -> History:
     )
 
 
-def _candle(symbol: str, interval: CandleInterval, bar: Bar, tick: Decimal, now: datetime) -> Candle:
+def _candle(symbol: str, interval: CandleInterval, bar: Bar, now: datetime) -> Candle:
     close_time = bar.open_time + timedelta(seconds=INTERVALS[_code(interval)])
     return Candle(
         symbol=symbol,
@@ -259,7 +259,7 @@ async def candles(
         bars = await _series(row, history, code, history.first(INTERVALS[code]), end, limit, latest=True)
     else:
         bars = await _series(row, history, code, from_, end, limit, latest=False)
-    return [_candle(row.symbol, interval, bar, row.tick_size, now) for bar in bars]
+    return [_candle(row.symbol, interval, bar, now) for bar in bars]
 
 
 async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar | None]:
@@ -316,7 +316,7 @@ async def _candle_stream(
             tick_price, ts = Decimal(payload["price"]), parse_time(payload["ts"])
             bar = advance(bar, seconds, price, tick_price, Decimal(payload["volume"]), ts)
             step, price, sequence = step + 1, tick_price, sequence + 1
-            candle = _candle(row.symbol, interval, bar, row.tick_size, ts)
+            candle = _candle(row.symbol, interval, bar, ts)
             yield CandleUpdate(candle=candle, sequence=sequence, snapshot=False)
 
 
@@ -328,7 +328,7 @@ async def _snapshot(
         # No tick yet in the current interval: the latest candle is an older one, or history.
         seconds = INTERVALS[_code(interval)]
         (bar,) = await _series(row, history, _code(interval), history.first(seconds), now, 1, latest=True)
-    return CandleUpdate(candle=_candle(row.symbol, interval, bar, row.tick_size, now), sequence=sequence, snapshot=True)
+    return CandleUpdate(candle=_candle(row.symbol, interval, bar, now), sequence=sequence, snapshot=True)
 
 
 # -- ticker, order book, market statistics --------------------------------------------------------------------

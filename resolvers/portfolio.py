@@ -215,8 +215,6 @@ async def _value_at(accounts: list[str], moment: datetime) -> Decimal | None:
     (an account opened during the day starts from its first recorded value)."""
     if not accounts:
         return None
-    total = Decimal(0)
-    found = False
     before = (
         await EquitySnapshot.filter(account_id__in=accounts, ts__lte=moment, ts__gt=moment - timedelta(days=1))
         .order_by("-ts")
@@ -234,10 +232,7 @@ async def _value_at(accounts: list[str], moment: datetime) -> Decimal | None:
         )
         for account_id, equity in after:
             seen.setdefault(str(account_id), equity)
-    for value in seen.values():
-        total += value
-        found = True
-    return total if found else None
+    return sum(seen.values(), Decimal(0)) if seen else None
 
 
 async def portfolio(
@@ -310,10 +305,11 @@ async def _position_stream(ctx: Context, owner: str, account: str | None) -> Asy
     sequence = 0
     async with ctx.bus.subscribe(names) as events:
         marks = await marks_by_symbol()
-        for row in await _positions(owner, account, None, False):
+        rows = await _positions(owner, account, None, False)
+        for row in rows:
             sequence += 1
             yield PositionUpdate(position=position_view(row, marks[row.symbol]), sequence=sequence, snapshot=True)
-        held = {row.symbol for row in await _positions(owner, account, None, False)}
+        held = {row.symbol for row in rows}
         async for batch in batches(events, _COALESCE_SECONDS):
             resync = any(e.resync for e in batch)
             filled = {

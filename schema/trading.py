@@ -189,7 +189,6 @@ class Order(Node):
     reason: str | None = strawberry.field(description="Why it was cancelled or rejected.")
     created_at: datetime = strawberry.field(description="When it was placed.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
-    account_pk: strawberry.Private[str]
     order_pk: strawberry.Private[str]
 
     @strawberry.field(description="Its executions, oldest first.")
@@ -218,7 +217,6 @@ class Order(Node):
             reason=row.reason,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            account_pk=str(row.account_id),
             order_pk=str(row.id),
         )
 
