@@ -163,11 +163,11 @@ class RedisBackend(BroadcastBackend):
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await client.ping()
-                if self._channels:
-                    await pubsub.subscribe(*self._channels)
-                else:
-                    # redis-py needs one subscription before it reads; a private channel keeps it open.
-                    await pubsub.subscribe(channel("bus", "keepalive"))
+                # A private channel stays subscribed for the connection's life: redis-py needs a
+                # subscription before it reads, and while a PubSub has none it health-checks the
+                # connection with a PING it reads itself on the next SUBSCRIBE, a second reader beside
+                # the loop below. Always subscribed, the connection never switches modes.
+                await pubsub.subscribe(channel("bus", "keepalive"), *self._channels)
                 self._pubsub = pubsub
                 self.connected = True
                 # A channel wanted while the subscription above was in flight would otherwise be missed.
@@ -189,7 +189,7 @@ class RedisBackend(BroadcastBackend):
                 raise
             except (RedisError, OSError) as exc:
                 if self.connected or first:
-                    log.error("broadcast bus lost (%s); reconnecting", type(exc).__name__)
+                    log.error("broadcast bus lost (%s: %s); reconnecting", type(exc).__name__, exc)
                 self.connected = False
                 self._pubsub = None
                 await asyncio.sleep(delay)
