@@ -29,6 +29,9 @@ from graphql_api.units import Seconds
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Redis pub/sub ignores the database number, so suites that share a Redis (parallel checkouts) keep apart by
+# namespace; the default follows the PostgreSQL database's name.
+NAMESPACE = os.environ.get("TEST_BROADCAST_NAMESPACE", POSTGRES_URL.rsplit("/", 1)[1])
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +63,7 @@ class LegConfig:
             "FEED_INTERVAL": "0.1",
             "FEED_LEADER_POLL": "0.2",
             "EQUITY_SNAPSHOT_INTERVAL": "1",
-            "BROADCAST_NAMESPACE": "test",
+            "BROADCAST_NAMESPACE": NAMESPACE,
         }
         env.update(overrides)
         return env
@@ -76,9 +79,9 @@ def database_url_for(base: str, database: str) -> str:
 
 async def own_database(leg: LegConfig, directory: Path, name: str) -> str:
     """A fresh database for the server processes of one test, apart from the leg's in-process server:
-    ``test_cluster`` beside the leg's PostgreSQL database (reset), or a new SQLite file in ``directory``."""
+    ``<database>_cluster`` beside the leg's PostgreSQL database (reset), or a new SQLite file in ``directory``."""
     if leg.is_postgres:
-        url = database_url_for(leg.database_url, "test_cluster")
+        url = database_url_for(leg.database_url, leg.database_url.rsplit("/", 1)[1] + "_cluster")
         await reset_postgres(url)
         return url
     return f"sqlite://{directory / (name + '.sqlite3')}"
