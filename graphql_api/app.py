@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -35,6 +34,7 @@ from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
+from .engine.ticks import Marks, TickConsumers
 from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
@@ -59,13 +59,18 @@ class Resources:
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
         self._next_snapshot = 0.0
+        self.after_tick = TickConsumers()
+        self.after_tick.register("matching", self._match)
+        self.after_tick.register("equity_snapshots", self._snapshot_equity)
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
-    async def after_tick(self, marks: dict[str, tuple[Decimal, int]]) -> None:
-        """Leader-only work after each feed tick: match what the new prices reach, record equity when due."""
-        changes = await self.engine.on_tick(marks)
-        await self.engine.publish(changes)
+    async def _match(self, marks: Marks) -> None:
+        """Fill resting orders and trigger stops the new prices reach."""
+        await self.engine.publish(await self.engine.on_tick(marks))
+
+    async def _snapshot_equity(self, marks: Marks) -> None:
+        """Record every account's equity when the snapshot interval has passed."""
         now = time.monotonic()
         if now >= self._next_snapshot:
             self._next_snapshot = now + self.settings.equity_snapshot_interval

@@ -2,14 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
 from typing import Any
 
 from models.audit import AuditEntry, Outcome
 from models.identity import User
 
+from .ownership import Actor
+from .rejections import Rejection, VenueDown
+
+
+class Action(StrEnum):
+    """Every audited action, one name each: the audit log's ``action`` column holds these values."""
+
+    AUTH_REGISTER = "auth.register"
+    AUTH_LOGIN = "auth.login"
+    AUTH_WALLET_CHALLENGE = "auth.wallet_challenge"
+    AUTH_WALLET_LOGIN = "auth.wallet_login"
+    AUTH_REFRESH_TOKEN = "auth.refresh_token"
+    AUTH_REFRESH_TOKEN_REUSED = "auth.refresh_token_reused"
+    AUTH_LOGOUT = "auth.logout"
+    ACCOUNT_UPDATE_PROFILE = "account.update_profile"
+    ACCOUNT_UPDATE_NOTIFICATIONS = "account.update_notifications"
+    ACCOUNT_CHANGE_PASSWORD = "account.change_password"
+    ACCOUNT_TWO_FACTOR_SETUP = "account.two_factor_setup"
+    ACCOUNT_TWO_FACTOR_ENABLE = "account.two_factor_enable"
+    ACCOUNT_TWO_FACTOR_DISABLE = "account.two_factor_disable"
+    ACCOUNT_REVOKE_SESSION = "account.revoke_session"
+    ADMIN_APPROVE_USER = "admin.approve_user"
+    ADMIN_SUSPEND_USER = "admin.suspend_user"
+    ADMIN_SET_USER_ROLE = "admin.set_user_role"
+    ADMIN_DELETE_USER = "admin.delete_user"
+    VENUE_CONNECT = "venue.connect"
+    VENUE_DISCONNECT = "venue.disconnect"
+    VENUE_SYNC = "venue.sync"
+    VENUE_TEST_ORDER = "venue.test_order"
+    ORDER_PLACE = "order.place"
+    ORDER_CANCEL = "order.cancel"
+    ORDER_CANCEL_ALL = "order.cancel_all"
+    POSITION_CLOSE = "position.close"
+    POSITION_CLOSE_ALL = "position.close_all"
+    KILLSWITCH_ACTIVATE = "killswitch.activate"
+    KILLSWITCH_DEACTIVATE = "killswitch.deactivate"
+
 
 async def record(
-    action: str,
+    action: Action,
     outcome: Outcome,
     *,
     actor: User | None = None,
@@ -33,3 +73,48 @@ async def record(
         detail=detail or {},
         using_db=conn,
     )
+
+
+async def by(
+    actor: Actor,
+    action: Action,
+    outcome: Outcome,
+    *,
+    target_type: str = "",
+    target_id: object = "",
+    detail: dict[str, Any] | None = None,
+    conn: Any = None,
+) -> AuditEntry:
+    """``record`` for a domain action done by ``actor``."""
+    return await record(
+        action,
+        outcome,
+        actor=actor.user,
+        target_type=target_type,
+        target_id=target_id,
+        ip=actor.ip,
+        detail=detail,
+        conn=conn,
+    )
+
+
+@asynccontextmanager
+async def refusals(
+    actor: Actor, action: Action, *, target_type: str = "", target_id: object = "", detail: dict[str, Any] | None = None
+) -> AsyncIterator[None]:
+    """Audit a refusal raised inside the block (as DENIED, with its code) and let it propagate: a domain
+    action's success row is written in its transaction, its refusals here, so every outcome leaves a row."""
+    try:
+        yield
+    except Rejection as rejection:
+        # A venue that could not be reached failed; every other refusal is the caller being denied.
+        failed = isinstance(rejection, VenueDown)
+        await by(
+            actor,
+            action,
+            Outcome.FAILURE if failed else Outcome.DENIED,
+            target_type=target_type,
+            target_id=target_id,
+            detail={**(detail or {}), "code": rejection.code, **({"reason": rejection.message} if failed else {})},
+        )
+        raise

@@ -31,6 +31,7 @@ from models.audit import Outcome
 from models.identity import AuthMethod, RefreshToken, Session, User, UserStatus
 
 from . import audit
+from .audit import Action
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ async def open_session(
     await RefreshToken.create(session=session, token_hash=token_hash(refresh), using_db=conn)
     await User.filter(id=user.id).using_db(conn).update(last_login_at=now)
     await audit.record(
-        "auth.wallet_login" if method == AuthMethod.WALLET else "auth.login",
+        Action.AUTH_WALLET_LOGIN if method == AuthMethod.WALLET else Action.AUTH_LOGIN,
         Outcome.SUCCESS,
         actor=user,
         target_type="Session",
@@ -252,7 +253,7 @@ async def rotate_refresh_token(settings: Settings, presented: str, client: Clien
                 .update(revoked_at=now, revoked_reason="refresh token reuse")
             )
             await audit.record(
-                "auth.refresh_token_reused",
+                Action.AUTH_REFRESH_TOKEN_REUSED,
                 Outcome.DENIED,
                 actor=session.user,
                 target_type="Session",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from models.trading import Fill
+from models.orders import Fill
 
 
 async def _fills_by_order(keys: Sequence[str]) -> list[list[Fill]]:

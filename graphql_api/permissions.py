@@ -1,7 +1,8 @@
 """Who may call what. Declared on fields as permission classes; never re-checked ad hoc in bodies.
 
-Roles rank ADMIN > TRADER > VIEWER. Ownership of trading data ("this row is yours") goes through
-``ensure_owner``, which every read of another user's data uses, including ``node(id:)``.
+Roles rank ADMIN > TRADER > VIEWER. Ownership of one row ("this order is yours") goes through
+``graphql_api.ownership``; ``target_user`` scopes list reads and streams to the caller (or, for admins,
+to the user they name).
 """
 
 from __future__ import annotations
@@ -52,13 +53,6 @@ class IsTrader(_RolePermission):
 
 class IsAdmin(_RolePermission):
     minimum = Role.ADMIN
-
-
-def ensure_owner(info: Info, owner_id: object) -> None:
-    """Own data, or any data for an admin; anything else is FORBIDDEN."""
-    principal = require_principal(info.context)
-    if str(owner_id) != principal.user_id and not has_role(info.context, Role.ADMIN):
-        raise Forbidden("not yours")
 
 
 def target_user(info: Info, user_global_id: str | None, field: str = "userId") -> str:

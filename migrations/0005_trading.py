@@ -1,7 +1,9 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from decimal import Decimal
-from models.trading import KillScope, Liquidity, OrderStatus, OrderType, Severity, Side, TimeInForce
+from models.alerts import Severity
+from models.killswitch import KillScope
+from models.orders import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from models.venues import AccountStatus, Environment, VenueType
 from orjson import loads
 from tortoise.fields.base import OnDelete

@@ -1,7 +1,17 @@
 """Tortoise models, one module per domain. Nothing here imports from the API layers."""
 
 # Every module listed here belongs to the single tortoise app "trading" (see graphql_api.db).
-MODEL_MODULES = ["models.market", "models.identity", "models.audit", "models.venues", "models.trading"]
+MODEL_MODULES = [
+    "models.market",
+    "models.identity",
+    "models.audit",
+    "models.venues",
+    "models.orders",
+    "models.positions",
+    "models.portfolio",
+    "models.killswitch",
+    "models.alerts",
+]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks
 # in them on SQLite (and splits on semicolons): keep model docstrings free of ' ` and ; characters.

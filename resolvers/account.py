@@ -11,6 +11,7 @@ import strawberry
 from tortoise.transactions import in_transaction
 
 from graphql_api import audit
+from graphql_api.audit import Action
 from graphql_api.auth import hash_password, utcnow, verify_password
 from graphql_api.context import Info
 from graphql_api.pagination import paginate, parse_id
@@ -81,7 +82,7 @@ async def update_profile(info: Info, input: Annotated[UpdateProfileInput, _INPUT
         async with in_transaction() as conn:
             await User.filter(id=user.id).using_db(conn).update(**changes)
             await audit.record(
-                "account.update_profile",
+                Action.ACCOUNT_UPDATE_PROFILE,
                 Outcome.SUCCESS,
                 actor=user,
                 target_type="User",
@@ -102,7 +103,7 @@ async def update_notification_preferences(
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(notification_preferences=merged)
         await audit.record(
-            "account.update_notifications",
+            Action.ACCOUNT_UPDATE_NOTIFICATIONS,
             Outcome.SUCCESS,
             actor=user,
             target_type="User",
@@ -119,7 +120,7 @@ async def change_password(info: Info, input: Annotated[ChangePasswordInput, _INP
     principal = require_principal(ctx)
     user = await _me_row(info)
     if not verify_password(user.password_hash, input.current_password):
-        await audit.record("account.change_password", Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await audit.record(Action.ACCOUNT_CHANGE_PASSWORD, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
         return InvalidCredentials(
             message="current password is wrong", code="INVALID_CREDENTIALS", field="currentPassword"
         )
@@ -141,7 +142,7 @@ async def change_password(info: Info, input: Annotated[ChangePasswordInput, _INP
             .update(revoked_at=now, revoked_reason="password changed")
         )
         await audit.record(
-            "account.change_password",
+            Action.ACCOUNT_CHANGE_PASSWORD,
             Outcome.SUCCESS,
             actor=user,
             target_type="User",
@@ -165,7 +166,7 @@ async def enable_two_factor(info: Info) -> TwoFactorSetupResult:
     url = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ctx.settings.jwt_issuer)
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_pending_secret=totp_cipher(ctx).encrypt(secret))
-        await audit.record("account.two_factor_setup", Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await audit.record(Action.ACCOUNT_TWO_FACTOR_SETUP, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
     return TwoFactorSetup(secret=secret, otpauth_url=url)
 
 
@@ -175,7 +176,7 @@ async def confirm_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     if not user.totp_pending_secret:
         return invalid("call enableTwoFactor first", None, code="TWO_FACTOR_NOT_STARTED")
     if not await consume_totp(ctx, user, code, pending=True):
-        await audit.record("account.two_factor_enable", Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await audit.record(Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
@@ -185,7 +186,7 @@ async def confirm_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
             .using_db(conn)
             .update(totp_secret=user.totp_pending_secret, totp_pending_secret=None)
         )
-        await audit.record("account.two_factor_enable", Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await audit.record(Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
 
@@ -195,13 +196,13 @@ async def disable_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     if not user.totp_secret:
         return invalid("two-factor authentication is not enabled", None, code="TWO_FACTOR_NOT_ENABLED")
     if not await consume_totp(ctx, user, code):
-        await audit.record("account.two_factor_disable", Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await audit.record(Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_secret=None, totp_pending_secret=None)
-        await audit.record("account.two_factor_disable", Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await audit.record(Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
 
@@ -229,7 +230,7 @@ async def revoke_session(info: Info, id: GlobalID) -> RevokeSessionResult:
     async with in_transaction() as conn:
         await SessionRow.filter(id=row.id).using_db(conn).update(revoked_at=now, revoked_reason="revoked by user")
         await audit.record(
-            "account.revoke_session",
+            Action.ACCOUNT_REVOKE_SESSION,
             Outcome.SUCCESS,
             actor=principal.user,
             target_type="Session",

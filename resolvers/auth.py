@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from graphql_api import audit
+from graphql_api.audit import Action
 from graphql_api.auth import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
@@ -175,7 +176,7 @@ async def register(
             status=UserStatus.ACTIVE if active else UserStatus.PENDING,
         )
         await audit.record(
-            "auth.register",
+            Action.AUTH_REGISTER,
             Outcome.SUCCESS,
             actor=user,
             target_type="User",
@@ -238,7 +239,7 @@ async def login(
         or await ctx.counters.count(ip_key) >= settings.login_failures_per_ip
     ):
         await audit.record(
-            "auth.login", Outcome.DENIED, actor_label=email, ip=client.ip, detail={"reason": "rate_limited"}
+            Action.AUTH_LOGIN, Outcome.DENIED, actor_label=email, ip=client.ip, detail={"reason": "rate_limited"}
         )
         raise RateLimited(
             "too many failed sign-in attempts; try again later", retryAfterSeconds=settings.login_failure_window
@@ -248,7 +249,7 @@ async def login(
         await ctx.counters.add(account_key, settings.login_failure_window)
         await ctx.counters.add(ip_key, settings.login_failure_window)
         await audit.record(
-            "auth.login",
+            Action.AUTH_LOGIN,
             Outcome.FAILURE,
             actor=user,
             actor_label=email,
@@ -276,7 +277,7 @@ async def login(
             )
     if user.status != UserStatus.ACTIVE:
         await audit.record(
-            "auth.login", Outcome.DENIED, actor=user, ip=client.ip, detail={"reason": f"status_{user.status}"}
+            Action.AUTH_LOGIN, Outcome.DENIED, actor=user, ip=client.ip, detail={"reason": f"status_{user.status}"}
         )
         return _not_active(user)
 
@@ -385,7 +386,7 @@ async def wallet_verify(
 
     async def refuse(result: InvalidSignature | InvalidInput, reason: str) -> InvalidSignature | InvalidInput:
         await audit.record(
-            "auth.wallet_login", Outcome.FAILURE, actor_label=address, ip=client.ip, detail={"reason": reason}
+            Action.AUTH_WALLET_LOGIN, Outcome.FAILURE, actor_label=address, ip=client.ip, detail={"reason": reason}
         )
         return result
 
@@ -454,7 +455,7 @@ async def wallet_verify(
             )
     if existing is not None and existing.status != UserStatus.ACTIVE:
         await audit.record(
-            "auth.wallet_login",
+            Action.AUTH_WALLET_LOGIN,
             Outcome.DENIED,
             actor=existing,
             ip=client.ip,
@@ -476,7 +477,7 @@ async def wallet_verify(
             )
             if existing is None:
                 await audit.record(
-                    "auth.register",
+                    Action.AUTH_REGISTER,
                     Outcome.SUCCESS,
                     actor=user,
                     target_type="User",
@@ -535,7 +536,7 @@ async def logout(info: Info) -> bool:
             .update(revoked_at=utcnow(), revoked_reason="logout")
         )
         await audit.record(
-            "auth.logout",
+            Action.AUTH_LOGOUT,
             Outcome.SUCCESS,
             actor=principal.user,
             target_type="Session",

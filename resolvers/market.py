@@ -425,3 +425,44 @@ async def market_stats(info: Info) -> MarketStats:
 
 def _mover(symbol: str, stats: WindowStats) -> MarketMover:
     return MarketMover(symbol=symbol, last_price=stats.last, change_percent=stats.change_percent)
+
+
+@strawberry.type
+class Query:
+    instruments: list[Instrument] = strawberry.field(
+        resolver=instruments, description="Every listed instrument, ordered by asset index."
+    )
+    instrument: Instrument = strawberry.field(
+        resolver=instrument, description="One instrument by symbol (case-insensitive)."
+    )
+    price: Price = strawberry.field(resolver=price, description="The latest feed price of one instrument.")
+    prices: list[Price] = strawberry.field(
+        resolver=prices, description="The latest feed prices of several instruments, in the order asked."
+    )
+    candles: list[Candle] = strawberry.field(
+        resolver=candles,
+        description="OHLCV candles of one instrument, ascending by openTime; the last may still be open. "
+        "With `from`, the first `limit` from there on; otherwise the latest `limit` up to `to` (or now).",
+    )
+    ticker: Ticker = strawberry.field(resolver=ticker, description="Rolling 24-hour statistics of one instrument.")
+    order_book: OrderBook = strawberry.field(
+        resolver=order_book,
+        description="The paper venue's order book around the current price: what an order placed now fills against.",
+    )
+    market_stats: MarketStats = strawberry.field(
+        resolver=market_stats, description="Platform-wide 24-hour statistics: turnover, top gainers and losers."
+    )
+
+
+@strawberry.type
+class Subscription:
+    price_ticks: AsyncGenerator[PriceTick, None] = strawberry.subscription(
+        resolver=price_ticks,
+        description="Price ticks for the given symbols: first a snapshot of each current price, then every "
+        "tick the feed produces, each with a per-stream sequence number.",
+    )
+    candles: AsyncGenerator[CandleUpdate, None] = strawberry.subscription(
+        resolver=candle_updates,
+        description="One instrument's open candle of one interval: first its current state, then the candle "
+        "again after every tick, a new one when the interval rolls over.",
+    )

@@ -1,43 +1,46 @@
-"""`node(id:)`: refetch any Node by global ID, under the same visibility rules as the typed queries."""
+"""`node(id:)`: refetch any Node by global ID through a registry each domain adds its Node types to."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import strawberry
+
 from graphql_api.context import Info
 from graphql_api.pagination import from_global_id, parse_id
-from graphql_api.permissions import ensure_owner, require_principal
-from models.identity import Session as SessionRow
-from models.identity import User
-from models.venues import VenueAccount
 from schema.common import GlobalID, Node
-from schema.identity import Session
-from schema.identity import User as UserType
-from schema.trading import VenueAccount as VenueAccountType
 
-from . import orders, portfolio
+NodeLoader = Callable[[Info, str], Awaitable[Node | None]]
+_LOADERS: dict[str, NodeLoader] = {}
+_TYPES: list[type] = []
+
+
+def node_type(kind: str, type_: type) -> Callable[[NodeLoader], NodeLoader]:
+    """Register how to load a ``kind`` (the global ID's type name) by primary key, under the same
+    visibility rules as the domain's typed query: not visible is None, like not found."""
+
+    def register(loader: NodeLoader) -> NodeLoader:
+        _LOADERS[kind] = loader
+        _TYPES.append(type_)
+        return loader
+
+    return register
+
+
+def node_types() -> list[type]:
+    return list(_TYPES)
 
 
 async def node(info: Info, id: GlobalID) -> Node | None:
     kind, _ = from_global_id(id)
-    if kind == "User":
-        user = await User.get_or_none(id=parse_id(id, "User"))
-        if user is None:
-            return None
-        ensure_owner(info, user.id)
-        return UserType.from_model(user)
-    if kind == "Session":
-        session = await SessionRow.get_or_none(id=parse_id(id, "Session"))
-        if session is None:
-            return None
-        ensure_owner(info, session.user_id)
-        return Session.from_model(session, require_principal(info.context).session_id)
-    if kind == "VenueAccount":
-        account = await VenueAccount.get_or_none(id=parse_id(id, "VenueAccount"))
-        if account is None:
-            return None
-        ensure_owner(info, account.user_id)
-        return VenueAccountType.from_model(account)
-    if kind == "Order":
-        return await orders.order(info, id)
-    if kind == "Position":
-        return await portfolio.position_node(info, parse_id(id, "Position"))
-    return None
+    loader = _LOADERS.get(kind)
+    if loader is None:
+        return None
+    return await loader(info, parse_id(id, kind))
+
+
+@strawberry.type
+class Query:
+    node: Node | None = strawberry.field(
+        resolver=node, description="Any object by global ID, if it exists and is visible to the caller."
+    )

@@ -1,36 +1,25 @@
-"""Orders: place (idempotently), cancel, list, and the order stream."""
+"""Orders: the Query / Mutation / Subscription fields of the orders domain. Bodies map input to a domain
+action (graphql_api/services/orders.py) or a read."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncGenerator
-from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from graphql_api import audit
 from graphql_api.context import Context, Info
-from graphql_api.engine.matching import Changes, OrderRequest, Rejection, lock_account, lock_for_trading
-from graphql_api.errors import BadUserInput
+from graphql_api.ownership import load_owned
 from graphql_api.pagination import paginate, parse_id
-from graphql_api.permissions import ensure_owner, require_principal, target_user
+from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
 from graphql_api.pubsub import channel
-from models.audit import Outcome
-from models.market import Instrument, LastPrice
-from models.trading import WORKING, OrderType, Side, TimeInForce
-from models.trading import Order as OrderRow
-from models.venues import AccountStatus, Environment, Venue, VenueAccount
-from schema.common import After, Connection, First, GlobalID, InvalidInput, NotFound, invalid
-from schema.trading import (
+from graphql_api.services import orders as actions
+from models.orders import WORKING, OrderType, Side, TimeInForce
+from models.orders import Order as OrderRow
+from schema.common import After, Connection, First, GlobalID
+from schema.orders import (
     CancelAllResult,
     CancelOrderResult,
-    ComplianceRejected,
-    InsufficientFunds,
-    KillSwitchActive,
-    KillSwitchScope,
     Order,
     OrderCancelled,
     OrderFilter,
@@ -40,253 +29,53 @@ from schema.trading import (
     PlaceOrderInput,
     PlaceOrderResult,
 )
-from schema.trading import OrderType as OrderTypeInput
-from schema.trading import Side as SideInput
-from schema.trading import TimeInForce as TimeInForceInput
 
-from .venues import owned_account
+from .node import node_type
+from .results import actor, result
+from .streams import subscriber_scope
 
-_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
 AccountArg = Annotated[strawberry.ID, strawberry.argument(description="Global ID of the venue account.")]
 _PLACE = strawberry.argument(description="The order.")
 
 
-def _multiple_of(value: Decimal, step: Decimal) -> bool:
-    return value % step == 0
-
-
-async def validate_order(info: Info, input: PlaceOrderInput) -> OrderRequest | InvalidInput | NotFound:
-    """Every field checked, each failure naming its field; the account must be the caller's."""
-    account = await owned_account(info, input.venue_account_id)
-    if isinstance(account, NotFound):
-        return account
-    if account.environment != Environment.PAPER:
-        return invalid("live order routing is not available from this deployment", "venueAccountId")
-    if account.status != AccountStatus.CONNECTED:
-        return invalid("the venue account is not connected", "venueAccountId", code="ACCOUNT_DISCONNECTED")
-    symbol = input.symbol.strip().upper()
-    instrument = await Instrument.get_or_none(symbol=symbol)
-    venue = await Venue.get(id=account.venue_id)
-    if instrument is None or symbol not in venue.symbols:
-        return invalid(f"{symbol or 'symbol'} is not traded on {venue.name}", "symbol")
-    order_type = OrderType(input.type.name)
-    if not input.quantity.is_finite() or input.quantity <= 0:
-        return invalid("quantity must be positive", "quantity")
-    if not _multiple_of(input.quantity, instrument.lot_size):
-        return invalid(f"quantity must be a multiple of the lot size {instrument.lot_size.normalize()}", "quantity")
-    needs_price = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-    needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-    for field, value, needed in (("price", input.price, needs_price), ("stopPrice", input.stop_price, needs_stop)):
-        if needed and value is None:
-            return invalid(f"{field} is required for a {order_type.value} order", field)
-        if not needed and value is not None:
-            return invalid(f"{field} is not used by a {order_type.value} order", field)
-        if value is not None:
-            if not value.is_finite() or value <= 0:
-                return invalid(f"{field} must be positive", field)
-            if not _multiple_of(value, instrument.tick_size):
-                return invalid(f"{field} must be a multiple of the tick size {instrument.tick_size.normalize()}", field)
-    tif = TimeInForce(input.time_in_force.name)
-    if order_type in (OrderType.MARKET, OrderType.STOP) and tif == TimeInForce.GTC:
-        tif = TimeInForce.IOC  # nothing to rest without a limit price
-    if input.client_order_id is not None and not _CLIENT_ORDER_ID.match(input.client_order_id):
-        return invalid("clientOrderId must be 1–64 of A-Z a-z 0-9 _ - . :", "clientOrderId")
-    return OrderRequest(
-        account_id=str(account.id),
-        user_id=str(account.user_id),
-        symbol=symbol,
-        side=Side(input.side.name),
-        type=order_type,
-        time_in_force=tif,
-        quantity=input.quantity,
-        price=input.price,
-        stop_price=input.stop_price,
-        client_order_id=input.client_order_id,
-    )
-
-
-def _same_order(row: OrderRow, req: OrderRequest) -> bool:
-    return (row.symbol, row.side, row.type, row.time_in_force, row.quantity, row.price, row.stop_price) == (
-        req.symbol,
-        req.side,
-        req.type,
-        req.time_in_force,
-        req.quantity,
-        req.price,
-        req.stop_price,
-    )
-
-
-def _replay(row: OrderRow, req: OrderRequest) -> OrderPlaced | InvalidInput:
-    if not _same_order(row, req):
-        return invalid(
-            "clientOrderId was already used for a different order", "clientOrderId", code="IDEMPOTENCY_KEY_REUSED"
-        )
-    return OrderPlaced(order=Order.from_model(row), replayed=True)
-
-
-def rejection_result(rejection: Rejection) -> KillSwitchActive | InsufficientFunds | ComplianceRejected | InvalidInput:
-    if rejection.kind == "kill_switch":
-        return KillSwitchActive(
-            message=rejection.message,
-            code=rejection.code,
-            field=None,
-            scope=KillSwitchScope[rejection.extra["scope"].value],
-        )
-    if rejection.kind == "funds":
-        return InsufficientFunds(
-            message=rejection.message,
-            code=rejection.code,
-            field=rejection.field,
-            asset=rejection.extra["asset"],
-            required=rejection.extra["required"],
-            available=rejection.extra["available"],
-        )
-    if rejection.kind == "compliance":
-        return ComplianceRejected(
-            message=rejection.message, code=rejection.code, field=rejection.field, rule=rejection.extra["rule"]
-        )
-    return invalid(rejection.message, rejection.field, code=rejection.code)
-
-
-async def submit(ctx: Context, req: OrderRequest, action: str = "order.place") -> PlaceOrderResult:
-    """Place a validated order: idempotent on clientOrderId, all-or-nothing, audited, then published."""
-    principal = require_principal(ctx)
-    if req.client_order_id is not None:
-        existing = await OrderRow.get_or_none(account_id=req.account_id, client_order_id=req.client_order_id)
-        if existing is not None:
-            return _replay(existing, req)
-    changes = Changes()
-    try:
-        async with in_transaction() as conn:
-            blocking = await lock_for_trading(conn, req.account_id, req.user_id)
-            if req.client_order_id is not None:
-                # Re-checked under the account lock: a concurrent retry that won the race is visible now.
-                existing = await OrderRow.get_or_none(
-                    account_id=req.account_id, client_order_id=req.client_order_id, using_db=conn
-                )
-                if existing is not None:
-                    return _replay(existing, req)
-            order = await ctx.engine.place(req, conn, changes, blocking)
-            await audit.record(
-                action,
-                Outcome.SUCCESS,
-                actor=principal.user,
-                target_type="Order",
-                target_id=order.id,
-                ip=ctx.client.ip,
-                detail={"symbol": req.symbol, "side": req.side.value, "type": req.type.value, "status": order.status},
-                conn=conn,
-            )
-    except Rejection as rejection:
-        await audit.record(
-            action,
-            Outcome.DENIED,
-            actor=principal.user,
-            target_type="VenueAccount",
-            target_id=req.account_id,
-            ip=ctx.client.ip,
-            detail={"symbol": req.symbol, "code": rejection.code},
-        )
-        return rejection_result(rejection)
-    except IntegrityError:
-        # Two retries raced past both checks (SQLite has no row lock): the other one's order stands.
-        existing = await OrderRow.get_or_none(account_id=req.account_id, client_order_id=req.client_order_id)
-        if existing is None:
-            raise
-        return _replay(existing, req)
-    await ctx.engine.publish(changes)
-    return OrderPlaced(order=Order.from_model(order), replayed=False)
+def placed(value: actions.Placed) -> OrderPlaced:
+    return OrderPlaced(order=Order.from_model(value.order), replayed=value.replayed)
 
 
 async def place_order(info: Info, input: Annotated[PlaceOrderInput, _PLACE]) -> PlaceOrderResult:
-    req = await validate_order(info, input)
-    if isinstance(req, InvalidInput | NotFound):
-        return req  # type: ignore[return-value]
-    return await submit(info.context, req)
-
-
-async def send_test_order(
-    info: Info,
-    venue_account_id: AccountArg,
-    symbol: Annotated[str, strawberry.argument(description="Instrument to test with.")] = "BTC",
-) -> PlaceOrderResult:
-    """A round trip through the paper venue that cannot trade: an IOC limit buy of one lot at half the
-    mark, which nothing can fill, so it is accepted and cancelled without touching balances."""
-    instrument = await Instrument.get_or_none(symbol=symbol.strip().upper())
-    if instrument is None:
-        return invalid(f"{symbol} is not an instrument", "symbol")
-    mark = (await LastPrice.get(instrument_id=instrument.id)).price
-    price = max(instrument.tick_size, (mark / 2 / instrument.tick_size).to_integral_value() * instrument.tick_size)
-    probe = PlaceOrderInput(
-        venue_account_id=venue_account_id,
-        symbol=instrument.symbol,
-        side=SideInput.BUY,
-        type=OrderTypeInput.LIMIT,
-        quantity=instrument.lot_size,
-        price=price,
-        time_in_force=TimeInForceInput.IOC,
+    spec = actions.OrderSpec(
+        account_id=parse_id(input.venue_account_id, "VenueAccount", "venueAccountId"),
+        symbol=input.symbol,
+        side=Side(input.side.name),
+        type=OrderType(input.type.name),
+        quantity=input.quantity,
+        price=input.price,
+        stop_price=input.stop_price,
+        time_in_force=TimeInForce(input.time_in_force.name),
+        client_order_id=input.client_order_id,
     )
-    req = await validate_order(info, probe)
-    if isinstance(req, InvalidInput | NotFound):
-        return req  # type: ignore[return-value]
-    return await submit(info.context, req, action="venue.test_order")
+    return await result(actions.place_order(info.context, actor(info), spec), placed)
 
 
 async def cancel_order(info: Info, id: GlobalID) -> CancelOrderResult:
-    ctx = info.context
-    principal = require_principal(ctx)
-    row = await OrderRow.get_or_none(id=parse_id(id, "Order"))
-    if row is None:
-        return NotFound(message="no such order", code="NOT_FOUND", field="id")
-    ensure_owner(info, row.user_id)
-    changes = Changes()
-    async with in_transaction() as conn:
-        await lock_account(conn, str(row.account_id))
-        if not await ctx.engine.cancel(conn, row, "cancelled by user", changes):
-            return invalid(f"the order is {row.status.lower()}, not working", "id", code="ORDER_NOT_WORKING")
-        await audit.record(
-            "order.cancel",
-            Outcome.SUCCESS,
-            actor=principal.user,
-            target_type="Order",
-            target_id=row.id,
-            ip=ctx.client.ip,
-            conn=conn,
-        )
-    await ctx.engine.publish(changes)
-    return OrderCancelled(order=Order.from_model(row))
+    cancelled = actions.cancel_order(info.context, actor(info), parse_id(id, "Order"))
+    return await result(cancelled, lambda row: OrderCancelled(order=Order.from_model(row)))
 
 
 async def cancel_all_orders(info: Info, venue_account_id: AccountArg) -> CancelAllResult:
-    ctx = info.context
-    principal = require_principal(ctx)
-    account = await owned_account(info, venue_account_id)
-    if isinstance(account, NotFound):
-        return account
-    changes = Changes()
-    async with in_transaction() as conn:
-        cancelled = await ctx.engine.cancel_account_working(conn, str(account.id), "cancelled by user (all)", changes)
-        await audit.record(
-            "order.cancel_all",
-            Outcome.SUCCESS,
-            actor=principal.user,
-            target_type="VenueAccount",
-            target_id=account.id,
-            ip=ctx.client.ip,
-            detail={"cancelled": len(cancelled)},
-            conn=conn,
-        )
-    await ctx.engine.publish(changes)
-    return OrdersCancelled(orders=[Order.from_model(o) for o in cancelled])
+    account = parse_id(venue_account_id, "VenueAccount", "venueAccountId")
+    cancelled = actions.cancel_all_orders(info.context, actor(info), account)
+    return await result(cancelled, lambda rows: OrdersCancelled(orders=[Order.from_model(o) for o in rows]))
+
+
+@node_type("Order", Order)
+async def order_node(info: Info, pk: str) -> Order | None:
+    row = await load_owned(OrderRow, pk, actor(info))
+    return Order.from_model(row) if row else None
 
 
 async def order(info: Info, id: GlobalID) -> Order | None:
-    row = await OrderRow.get_or_none(id=parse_id(id, "Order"))
-    if row is None:
-        return None
-    ensure_owner(info, row.user_id)
-    return Order.from_model(row)
+    return await order_node(info, parse_id(id, "Order"))  # type: ignore[return-value]
 
 
 async def orders(
@@ -321,14 +110,8 @@ async def order_updates(
     ] = None,
     user_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins: another user's orders.")] = None,
 ) -> AsyncGenerator[OrderUpdate, None]:
-    ctx = info.context
-    owner = target_user(info, user_id)
-    account = parse_id(venue_account_id, "VenueAccount", "venueAccountId") if venue_account_id else None
-    if account is not None:
-        row = await VenueAccount.get_or_none(id=account)
-        if row is None or str(row.user_id) != owner:
-            raise BadUserInput("venueAccountId does not name one of the subscriber's accounts", field="venueAccountId")
-    return _order_stream(ctx, owner, account)
+    owner, account = await subscriber_scope(info, user_id, venue_account_id)
+    return _order_stream(info.context, owner, account)
 
 
 async def _order_stream(ctx: Context, owner: str, account: str | None) -> AsyncGenerator[OrderUpdate, None]:
@@ -355,3 +138,39 @@ async def _order_stream(ctx: Context, owner: str, account: str | None) -> AsyncG
             for row in rows:
                 sequence += 1
                 yield OrderUpdate(order=Order.from_model(row), sequence=sequence, snapshot=event.resync)
+
+
+@strawberry.type
+class Query:
+    order: Order | None = strawberry.field(
+        resolver=order, permission_classes=[IsAuthenticated], description="One order by ID (own, or any for admins)."
+    )
+    orders: Connection[Order] = strawberry.field(
+        resolver=orders, permission_classes=[IsAuthenticated], description="Order history, newest first, filtered."
+    )
+
+
+@strawberry.type
+class Mutation:
+    place_order: PlaceOrderResult = strawberry.mutation(
+        resolver=place_order,
+        permission_classes=[IsTrader],
+        description="Place an order on a paper account. Idempotent on clientOrderId.",
+    )
+    cancel_order: CancelOrderResult = strawberry.mutation(
+        resolver=cancel_order, permission_classes=[IsTrader], description="Cancel a working order."
+    )
+    cancel_all_orders: CancelAllResult = strawberry.mutation(
+        resolver=cancel_all_orders,
+        permission_classes=[IsTrader],
+        description="Cancel every working order of an account.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    order_updates: AsyncGenerator[OrderUpdate, None] = strawberry.subscription(
+        resolver=order_updates,
+        permission_classes=[IsAuthenticated],
+        description="Your working orders, then every change to your orders.",
+    )

@@ -12,6 +12,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from graphql_api import audit
+from graphql_api.audit import Action
 from graphql_api.auth import utcnow
 from graphql_api.context import Info
 from graphql_api.pagination import paginate, parse_id, to_global_id
@@ -89,7 +90,7 @@ async def approve_user(info: Info, id: GlobalID) -> AdminUserResult:
         before = row.status
         await User.filter(id=pk).using_db(conn).update(status=UserStatus.ACTIVE, suspended_reason=None)
         await audit.record(
-            "admin.approve_user",
+            Action.ADMIN_APPROVE_USER,
             Outcome.SUCCESS,
             actor=admin,
             target_type="User",
@@ -124,7 +125,7 @@ async def suspend_user(info: Info, input: Annotated[SuspendUserInput, _INPUT]) -
             .update(revoked_at=now, revoked_reason="user suspended")
         )
         await audit.record(
-            "admin.suspend_user",
+            Action.ADMIN_SUSPEND_USER,
             Outcome.SUCCESS,
             actor=admin,
             target_type="User",
@@ -151,7 +152,7 @@ async def set_user_role(info: Info, input: Annotated[SetUserRoleInput, _INPUT]) 
             return _last_admin()
         await User.filter(id=pk).using_db(conn).update(role=after)
         await audit.record(
-            "admin.set_user_role",
+            Action.ADMIN_SET_USER_ROLE,
             Outcome.SUCCESS,
             actor=admin,
             target_type="User",
@@ -177,7 +178,7 @@ async def delete_user(info: Info, id: GlobalID) -> DeleteUserResult:
         label = row.email or row.wallet_address or ""
         await row.delete(using_db=conn)
         await audit.record(
-            "admin.delete_user",
+            Action.ADMIN_DELETE_USER,
             Outcome.SUCCESS,
             actor=admin,
             target_type="User",

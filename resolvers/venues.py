@@ -1,45 +1,43 @@
-"""Venues and venue accounts: the catalog, connecting paper and live accounts, balances, test orders."""
+"""Venues and venue accounts: the Query / Mutation fields of the venues domain (actions in
+graphql_api/services/venues.py)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from tortoise.transactions import in_transaction
 
-from graphql_api import audit
-from graphql_api.auth import utcnow
 from graphql_api.context import Info
-from graphql_api.crypto import Cipher
-from graphql_api.engine.adapters import AdapterError, Credentials
-from graphql_api.engine.matching import Changes, lock_account
+from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id
-from graphql_api.permissions import ensure_owner, require_principal
-from models.audit import Outcome
+from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
+from graphql_api.services import orders as order_actions
+from graphql_api.services import venues as actions
 from models.market import Instrument as InstrumentRow
-from models.venues import AccountStatus, Balance, Environment, Venue, VenueAccount
-from schema.common import GlobalID, InvalidInput, NotFound, invalid
+from models.venues import Balance, Environment, Venue, VenueAccount
+from schema.common import GlobalID
 from schema.market import Instrument
-from schema.trading import Balance as BalanceType
-from schema.trading import (
+from schema.orders import PlaceOrderResult
+from schema.venues import Balance as BalanceType
+from schema.venues import (
     ConnectVenueInput,
     ConnectVenueResult,
     VenueAccountChanged,
     VenueAccountResult,
-    VenueUnavailable,
 )
-from schema.trading import Venue as VenueType
-from schema.trading import VenueAccount as VenueAccountType
+from schema.venues import Venue as VenueType
+from schema.venues import VenueAccount as VenueAccountType
 
-DEFAULT_PAPER_BALANCE = Decimal("100000")
-MAX_PAPER_BALANCE = Decimal("10000000")
+from .node import node_type
+from .orders import AccountArg, placed
+from .results import actor, result
+
 _INPUT = strawberry.argument(description="The venue and how to connect.")
 VenueId = Annotated[strawberry.ID, strawberry.argument(description="Venue key, e.g. binance.")]
 
 
-def credentials_cipher(info: Info) -> Cipher:
-    return Cipher(str(info.context.settings.secret_key), "venue-credentials")
+def changed(row: VenueAccount) -> VenueAccountChanged:
+    return VenueAccountChanged(account=VenueAccountType.from_model(row))
 
 
 async def venues(info: Info) -> list[VenueType]:
@@ -59,13 +57,10 @@ async def venue_instruments(info: Info, venue_id: VenueId) -> list[Instrument]:
     return [Instrument.from_model(r) for r in rows]
 
 
-async def owned_account(info: Info, global_id: str, field: str = "venueAccountId") -> VenueAccount | NotFound:
-    """The venue account behind ``global_id`` if the caller may use it (own, or any for an admin)."""
-    row = await VenueAccount.get_or_none(id=parse_id(global_id, "VenueAccount", field))
-    if row is None:
-        return NotFound(message="no such venue account", code="NOT_FOUND", field=field)
-    ensure_owner(info, row.user_id)
-    return row
+@node_type("VenueAccount", VenueAccountType)
+async def venue_account_node(info: Info, pk: str) -> VenueAccountType | None:
+    row = await load_owned(VenueAccount, pk, actor(info))
+    return VenueAccountType.from_model(row) if row else None
 
 
 async def my_venue_accounts(info: Info) -> list[VenueAccountType]:
@@ -77,8 +72,9 @@ async def my_venue_accounts(info: Info) -> list[VenueAccountType]:
 async def balances(
     info: Info, venue_account_id: Annotated[strawberry.ID, strawberry.argument(description="The account.")]
 ) -> list[BalanceType]:
-    account = await owned_account(info, venue_account_id)
-    if isinstance(account, NotFound):
+    pk = parse_id(venue_account_id, "VenueAccount", "venueAccountId")
+    account = await load_owned(VenueAccount, pk, actor(info))
+    if account is None:
         return []
     rows = await Balance.filter(account_id=account.id).order_by("asset")
     return [
@@ -87,188 +83,72 @@ async def balances(
 
 
 async def connect_venue(info: Info, input: Annotated[ConnectVenueInput, _INPUT]) -> ConnectVenueResult:
-    ctx = info.context
-    user = require_principal(ctx).user
-    row = await Venue.get_or_none(id=str(input.venue_id))
-    if row is None:
-        return NotFound(message="no such venue", code="NOT_FOUND", field="venueId")
-    label = (input.label or row.name).strip()
-    if not 1 <= len(label) <= 100:
-        return invalid("label must be 1 to 100 characters", "label")
-    environment = Environment(input.environment.name)
-
-    if environment == Environment.PAPER:
-        if not row.supports_paper:
-            return invalid("this venue has no paper trading", "environment")
-        start = input.starting_balance if input.starting_balance is not None else DEFAULT_PAPER_BALANCE
-        if not Decimal(0) < start <= MAX_PAPER_BALANCE:
-            return invalid(f"startingBalance must be above 0 and at most {MAX_PAPER_BALANCE}", "startingBalance")
-        async with in_transaction() as conn:
-            account = await VenueAccount.create(
-                user_id=user.id,
-                venue_id=row.id,
-                environment=environment,
-                label=label,
-                starting_balance=start,
-                using_db=conn,
-            )
-            await Balance.create(account_id=account.id, asset=account.quote_asset, total=start, using_db=conn)
-            await audit.record(
-                "venue.connect",
-                Outcome.SUCCESS,
-                actor=user,
-                target_type="VenueAccount",
-                target_id=account.id,
-                ip=ctx.client.ip,
-                detail={"venue": row.id, "environment": "PAPER", "startingBalance": str(start)},
-                conn=conn,
-            )
-        return VenueAccountChanged(account=VenueAccountType.from_model(account))
-
-    problem = _credentials_problem(input)
-    if problem:
-        return problem
-    credentials = Credentials(input.api_key or "", input.api_secret or "", input.passphrase)
-    adapter = ctx.adapters.get(row.id)
-    if adapter is None:
-        await audit.record(
-            "venue.connect",
-            Outcome.FAILURE,
-            actor=user,
-            ip=ctx.client.ip,
-            detail={"venue": row.id, "environment": "LIVE", "reason": "no adapter"},
-        )
-        return VenueUnavailable(
-            message=f"no live connection to {row.name} is available from this deployment; use PAPER",
-            code="VENUE_UNAVAILABLE",
-            field="environment",
-            venue_id=strawberry.ID(row.id),
-        )
-    try:
-        await adapter.verify(credentials)
-        remote = await adapter.balances(credentials)
-    except AdapterError as exc:
-        await audit.record(
-            "venue.connect",
-            Outcome.FAILURE,
-            actor=user,
-            ip=ctx.client.ip,
-            detail={"venue": row.id, "environment": "LIVE", "reason": str(exc)},
-        )
-        return VenueUnavailable(message=str(exc), code="VENUE_REFUSED", field=None, venue_id=strawberry.ID(row.id))
-    sealed = credentials_cipher(info).encrypt(
-        "\n".join([credentials.api_key, credentials.api_secret, credentials.passphrase or ""])
+    spec = actions.ConnectSpec(
+        venue_id=str(input.venue_id),
+        environment=Environment(input.environment.name),
+        label=input.label,
+        starting_balance=input.starting_balance,
+        api_key=input.api_key,
+        api_secret=input.api_secret,
+        passphrase=input.passphrase,
     )
-    async with in_transaction() as conn:
-        account = await VenueAccount.create(
-            user_id=user.id,
-            venue_id=row.id,
-            environment=environment,
-            label=label,
-            credentials=sealed,
-            last_sync_at=utcnow(),
-            using_db=conn,
-        )
-        for asset, amount in remote.items():
-            await Balance.create(account_id=account.id, asset=asset, total=amount, using_db=conn)
-        await audit.record(
-            "venue.connect",
-            Outcome.SUCCESS,
-            actor=user,
-            target_type="VenueAccount",
-            target_id=account.id,
-            ip=ctx.client.ip,
-            detail={"venue": row.id, "environment": "LIVE"},
-            conn=conn,
-        )
-    return VenueAccountChanged(account=VenueAccountType.from_model(account))
-
-
-def _credentials_problem(input: ConnectVenueInput) -> InvalidInput | None:
-    for name, value in (("apiKey", input.api_key), ("apiSecret", input.api_secret)):
-        if not value or not value.strip():
-            return invalid(f"{name} is required for a LIVE account", name)
-        if len(value) > 512:
-            return invalid(f"{name} is too long", name)
-    return None
+    return await result(actions.connect_venue(info.context, actor(info), spec), changed)
 
 
 async def disconnect_venue(info: Info, id: GlobalID) -> VenueAccountResult:
-    """Cancels the account's working orders, forgets live credentials, keeps the history."""
-    ctx = info.context
-    user = require_principal(ctx).user
-    account = await owned_account(info, id, "id")
-    if isinstance(account, NotFound):
-        return account
-    changes = Changes()
-    async with in_transaction() as conn:
-        reason = "venue account disconnected"
-        cancelled = await ctx.engine.cancel_account_working(conn, str(account.id), reason, changes)
-        await (
-            VenueAccount.filter(id=account.id)
-            .using_db(conn)
-            .update(status=AccountStatus.DISCONNECTED, disconnected_at=utcnow(), credentials=None)
-        )
-        await audit.record(
-            "venue.disconnect",
-            Outcome.SUCCESS,
-            actor=user,
-            target_type="VenueAccount",
-            target_id=account.id,
-            ip=ctx.client.ip,
-            detail={"cancelledOrders": len(cancelled)},
-            conn=conn,
-        )
-    await ctx.engine.publish(changes)
-    return VenueAccountChanged(account=VenueAccountType.from_model(await VenueAccount.get(id=account.id)))
+    account = parse_id(id, "VenueAccount")
+    return await result(actions.disconnect_venue(info.context, actor(info), account), changed)
 
 
 async def sync_venue(info: Info, id: GlobalID) -> VenueAccountResult:
-    """Paper balances are the engine's own and need no fetching; live ones are read from the venue."""
-    ctx = info.context
-    user = require_principal(ctx).user
-    account = await owned_account(info, id, "id")
-    if isinstance(account, NotFound):
-        return account
-    if account.status == AccountStatus.DISCONNECTED:
-        return invalid("the account is disconnected", "id", code="ACCOUNT_DISCONNECTED")
-    remote: dict[str, Decimal] | None = None
-    if account.environment == Environment.LIVE:
-        adapter = ctx.adapters.get(account.venue_id)
-        if adapter is None or account.credentials is None:
-            await VenueAccount.filter(id=account.id).update(status=AccountStatus.ERROR)
-            return VenueUnavailable(
-                message="the live venue cannot be reached",
-                code="VENUE_UNAVAILABLE",
-                field=None,
-                venue_id=strawberry.ID(account.venue_id),
-            )
-        key, secret, passphrase = credentials_cipher(info).decrypt(account.credentials).split("\n")
-        try:
-            remote = await adapter.balances(Credentials(key, secret, passphrase or None))
-        except AdapterError as exc:
-            await VenueAccount.filter(id=account.id).update(status=AccountStatus.ERROR)
-            return VenueUnavailable(
-                message=str(exc), code="VENUE_REFUSED", field=None, venue_id=strawberry.ID(account.venue_id)
-            )
-    async with in_transaction() as conn:
-        await lock_account(conn, str(account.id))
-        for asset, amount in (remote or {}).items():
-            updated = await Balance.filter(account_id=account.id, asset=asset).using_db(conn).update(total=amount)
-            if not updated:
-                await Balance.create(account_id=account.id, asset=asset, total=amount, using_db=conn)
-        await (
-            VenueAccount.filter(id=account.id)
-            .using_db(conn)
-            .update(last_sync_at=utcnow(), status=AccountStatus.CONNECTED)
-        )
-        await audit.record(
-            "venue.sync",
-            Outcome.SUCCESS,
-            actor=user,
-            target_type="VenueAccount",
-            target_id=account.id,
-            ip=ctx.client.ip,
-            conn=conn,
-        )
-    return VenueAccountChanged(account=VenueAccountType.from_model(await VenueAccount.get(id=account.id)))
+    account = parse_id(id, "VenueAccount")
+    return await result(actions.sync_venue(info.context, actor(info), account), changed)
+
+
+async def send_test_order(
+    info: Info,
+    venue_account_id: AccountArg,
+    symbol: Annotated[str, strawberry.argument(description="Instrument to test with.")] = "BTC",
+) -> PlaceOrderResult:
+    account = parse_id(venue_account_id, "VenueAccount", "venueAccountId")
+    probe = order_actions.send_test_order(info.context, actor(info), account, symbol)
+    return await result(probe, placed)
+
+
+@strawberry.type
+class Query:
+    venues: list[VenueType] = strawberry.field(
+        resolver=venues, description="The venue catalog: crypto exchanges and tokenized-securities venues."
+    )
+    venue: VenueType | None = strawberry.field(resolver=venue, description="One venue by key.")
+    venue_instruments: list[Instrument] = strawberry.field(
+        resolver=venue_instruments, description="Instruments tradable on a venue."
+    )
+    my_venue_accounts: list[VenueAccountType] = strawberry.field(
+        resolver=my_venue_accounts, permission_classes=[IsAuthenticated], description="The caller's venue accounts."
+    )
+    balances: list[BalanceType] = strawberry.field(
+        resolver=balances, permission_classes=[IsAuthenticated], description="Cash balances of a venue account."
+    )
+
+
+@strawberry.type
+class Mutation:
+    connect_venue: ConnectVenueResult = strawberry.mutation(
+        resolver=connect_venue,
+        permission_classes=[IsTrader],
+        description="Connect a venue account: PAPER with a starting balance, or LIVE with credentials.",
+    )
+    disconnect_venue: VenueAccountResult = strawberry.mutation(
+        resolver=disconnect_venue,
+        permission_classes=[IsTrader],
+        description="Disconnect: cancels working orders and forgets credentials; history stays.",
+    )
+    sync_venue: VenueAccountResult = strawberry.mutation(
+        resolver=sync_venue, permission_classes=[IsTrader], description="Synchronise balances with the venue."
+    )
+    send_test_order: PlaceOrderResult = strawberry.mutation(
+        resolver=send_test_order,
+        permission_classes=[IsTrader],
+        description="Paper only: an order that cannot fill, to check the path end to end.",
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -61,3 +62,13 @@ def invalid(message: str, field: str | None = None, code: str = "INVALID_INPUT")
 First = Annotated[int | None, strawberry.argument(description="Page size (default 20, at most the server's cap).")]
 After = Annotated[str | None, strawberry.argument(description="Return items after this cursor (endCursor).")]
 GlobalID = Annotated[strawberry.ID, strawberry.argument(description="Global ID of the object.")]
+
+
+def enum_from(model_enum: type[Enum], description: str, values: dict[str, str], *, name: str | None = None) -> Any:
+    """The GraphQL enum of a model enum, written once: the model's names and values, with a description of
+    every value here (a value added to the model without one fails at import, not in production)."""
+    if set(values) != {member.name for member in model_enum}:
+        raise TypeError(f"{model_enum.__name__}: describe exactly its values {[m.name for m in model_enum]}")
+    members = {m.name: strawberry.enum_value(m.value, description=values[m.name]) for m in model_enum}
+    generated: Any = Enum(name or model_enum.__name__, members)  # type: ignore[misc]
+    return strawberry.enum(generated, description=description)

@@ -9,9 +9,11 @@ import pytest
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient
 from graphql_api.pagination import from_global_id
+from models.alerts import Alert
 from models.audit import AuditEntry
-from models.trading import WORKING, Alert, KillSwitchEvent
-from models.trading import Order as OrderRow
+from models.killswitch import KillSwitchEvent
+from models.orders import WORKING
+from models.orders import Order as OrderRow
 
 from .accounts import Account, as_user, error_code, register
 from .support import ServerHandle

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from models.market import LastPrice
-from models.trading import EquitySnapshot, Position
+from models.portfolio import EquitySnapshot
+from models.positions import Position
 from models.venues import AccountStatus, Balance, Environment, VenueAccount
 
 BENCHMARK = "BTC"

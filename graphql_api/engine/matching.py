@@ -26,29 +26,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from models.killswitch import KillScope, KillSwitch
 from models.market import Instrument, LastPrice
-from models.trading import (
-    WORKING,
-    Fill,
-    KillScope,
-    KillSwitch,
-    Liquidity,
-    Order,
-    OrderStatus,
-    OrderType,
-    Position,
-    Side,
-    TimeInForce,
-)
+from models.orders import WORKING, Fill, Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from models.positions import Position
 from models.venues import Balance, VenueAccount
 
 from ..pubsub import Bus, channel
+from ..rejections import FundsShort, Invalid, KillSwitchBlocked
 from ..scalars import serialize_decimal
 from ..settings import Settings
 from .book import Book, Level, available, build_book, sweep
@@ -68,28 +58,8 @@ def _store(value: Decimal) -> Decimal:
     return value.quantize(_STORE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-class Rejection(Exception):
-    """An order the engine refuses; nothing was written. ``kind`` picks the GraphQL error type."""
-
-    def __init__(self, kind: str, message: str, *, code: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.code = code
-        self.field = field
-        self.extra = extra
-
-
-def _insufficient(message: str, asset: str, required: Decimal, free: Decimal) -> Rejection:
-    return Rejection(
-        "funds",
-        message,
-        code="INSUFFICIENT_FUNDS",
-        field="quantity",
-        asset=asset,
-        required=required,
-        available=free,
-    )
+def _insufficient(message: str, asset: str, required: Decimal, free: Decimal) -> FundsShort:
+    return FundsShort(message, asset=asset, required=required, available=free)
 
 
 @dataclass
@@ -168,11 +138,9 @@ class PaperEngine:
         position = await self._position(conn, req.account_id, req.user_id, req.symbol)
 
         if blocking is not None and not self._reduces_risk(req, position):
-            raise Rejection(
-                "kill_switch",
+            raise KillSwitchBlocked(
                 f"the {blocking.value.lower()} kill switch is active: only orders that reduce a position are accepted",
-                code="KILL_SWITCH_ACTIVE",
-                scope=blocking,
+                scope=blocking.value,
             )
         if req.side == Side.SELL:
             free = position.quantity - position.reserved_quantity
@@ -188,8 +156,7 @@ class PaperEngine:
             crossed = last.price >= req.stop_price if req.side == Side.BUY else last.price <= req.stop_price
             if crossed:
                 where = "above" if req.side == Side.BUY else "below"
-                raise Rejection(
-                    "invalid",
+                raise Invalid(
                     f"a {req.side.value} stop must be {where} the current mark {serialize_decimal(last.price)}",
                     code="STOP_WOULD_TRIGGER",
                     field="stopPrice",

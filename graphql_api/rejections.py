@@ -1,0 +1,68 @@
+"""Why a domain action refused: typed, GraphQL-free, raised by the pre-trade checks and the domain actions.
+
+Each kind maps to exactly one GraphQL error type, in one table (``resolvers/results.py``); a new check
+(a compliance rule, say) raises one of these and needs no other wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(eq=False)
+class Rejection(Exception):
+    """Nothing was written (or it was rolled back). ``field`` names the input at fault, if any."""
+
+    message: str
+    code: str = "INVALID_INPUT"
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(eq=False)
+class Invalid(Rejection):
+    """An input value the caller must change."""
+
+
+@dataclass(eq=False)
+class Missing(Rejection):
+    """The object does not exist, or is not the caller's to act on: the two look the same."""
+
+    code: str = "NOT_FOUND"
+
+
+@dataclass(eq=False)
+class KillSwitchBlocked(Rejection):
+    scope: str = "GLOBAL"
+    code: str = "KILL_SWITCH_ACTIVE"
+
+
+@dataclass(eq=False)
+class FundsShort(Rejection):
+    asset: str = ""
+    required: Decimal = Decimal(0)
+    available: Decimal = Decimal(0)
+    code: str = "INSUFFICIENT_FUNDS"
+    field: str | None = "quantity"
+
+
+@dataclass(eq=False)
+class ComplianceRefused(Rejection):
+    rule: str = ""
+    code: str = "COMPLIANCE_REJECTED"
+
+
+@dataclass(eq=False)
+class VenueDown(Rejection):
+    venue_id: str = ""
+    code: str = "VENUE_UNAVAILABLE"
+
+
+@dataclass(eq=False)
+class NotAllowed(Rejection):
+    """The caller's role does not allow the action at all (a top-level FORBIDDEN, not a result)."""
+
+    code: str = "FORBIDDEN"

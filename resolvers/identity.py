@@ -1,0 +1,148 @@
+"""Identity and sessions: the Query / Mutation fields of the identity domain. The bodies live in
+resolvers/auth.py (sign-in, tokens), resolvers/account.py (the caller's own account) and
+resolvers/users.py (admin); this module declares them, with their permissions, and their Node types."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graphql_api.context import Info
+from graphql_api.ownership import load_owned
+from graphql_api.permissions import IsAdmin, IsAuthenticated, require_principal
+from models.identity import Session as SessionRow
+from models.identity import User as UserRow
+from schema.common import Connection
+from schema.identity import (
+    AdminStats,
+    AdminUserResult,
+    AuthPayload,
+    ChangePasswordResult,
+    DeleteUserResult,
+    LoginResult,
+    RegisterResult,
+    RevokeSessionResult,
+    Session,
+    TwoFactorChangeResult,
+    TwoFactorSetupResult,
+    UpdateUserResult,
+    User,
+    WalletChallenge,
+    WalletVerifyResult,
+)
+
+from . import account, auth
+from . import users as admin
+from .node import node_type
+from .results import actor
+
+
+@node_type("User", User)
+async def user_node(info: Info, pk: str) -> User | None:
+    row = await load_owned(UserRow, pk, actor(info))
+    return User.from_model(row) if row else None
+
+
+@node_type("Session", Session)
+async def session_node(info: Info, pk: str) -> Session | None:
+    row = await load_owned(SessionRow, pk, actor(info))
+    return Session.from_model(row, require_principal(info.context).session_id) if row else None
+
+
+@strawberry.type
+class Query:
+    me: User = strawberry.field(
+        resolver=account.me, permission_classes=[IsAuthenticated], description="The signed-in user."
+    )
+    my_sessions: Connection[Session] = strawberry.field(
+        resolver=account.my_sessions,
+        permission_classes=[IsAuthenticated],
+        description="The signed-in user's live sessions.",
+    )
+    users: Connection[User] = strawberry.field(
+        resolver=admin.users, permission_classes=[IsAdmin], description="Admin: all users, newest first."
+    )
+    user: User | None = strawberry.field(
+        resolver=admin.user, permission_classes=[IsAdmin], description="Admin: one user by ID."
+    )
+    admin_stats: AdminStats = strawberry.field(
+        resolver=admin.admin_stats, permission_classes=[IsAdmin], description="Admin: user and session counts."
+    )
+
+
+@strawberry.type
+class Mutation:
+    register: RegisterResult = strawberry.mutation(
+        resolver=auth.register,
+        description="Create an account. The first becomes ADMIN; later ones TRADER, signed in at once in open "
+        "registration mode or PENDING approval in approval mode.",
+    )
+    login: LoginResult = strawberry.mutation(
+        resolver=auth.login, description="Sign in with email, password and (when enabled) a TOTP code."
+    )
+    wallet_challenge: WalletChallenge = strawberry.mutation(
+        resolver=auth.wallet_challenge,
+        description="Start Sign-In with Ethereum: a single-use EIP-4361 message for the wallet to sign.",
+    )
+    wallet_verify: WalletVerifyResult = strawberry.mutation(
+        resolver=auth.wallet_verify,
+        description="Finish Sign-In with Ethereum; creates the account on first sign-in.",
+    )
+    refresh_token: AuthPayload = strawberry.mutation(
+        resolver=auth.refresh_token,
+        description="Exchange a refresh token for new tokens. Each refresh token works once; reusing one ends "
+        "its session. Failures are UNAUTHENTICATED errors.",
+    )
+    logout: bool = strawberry.mutation(
+        resolver=auth.logout, permission_classes=[IsAuthenticated], description="End the current session."
+    )
+    update_profile: UpdateUserResult = strawberry.mutation(
+        resolver=account.update_profile,
+        permission_classes=[IsAuthenticated],
+        description="Change name, time zone, language.",
+    )
+    update_notification_preferences: UpdateUserResult = strawberry.mutation(
+        resolver=account.update_notification_preferences,
+        permission_classes=[IsAuthenticated],
+        description="Change notification choices.",
+    )
+    change_password: ChangePasswordResult = strawberry.mutation(
+        resolver=account.change_password,
+        permission_classes=[IsAuthenticated],
+        description="Change the password; ends every other session.",
+    )
+    enable_two_factor: TwoFactorSetupResult = strawberry.mutation(
+        resolver=account.enable_two_factor,
+        permission_classes=[IsAuthenticated],
+        description="Begin two-factor setup: a new TOTP secret, active once confirmed.",
+    )
+    confirm_two_factor: TwoFactorChangeResult = strawberry.mutation(
+        resolver=account.confirm_two_factor,
+        permission_classes=[IsAuthenticated],
+        description="Turn two-factor on with a code from the new secret.",
+    )
+    disable_two_factor: TwoFactorChangeResult = strawberry.mutation(
+        resolver=account.disable_two_factor,
+        permission_classes=[IsAuthenticated],
+        description="Turn two-factor off with a current code.",
+    )
+    revoke_session: RevokeSessionResult = strawberry.mutation(
+        resolver=account.revoke_session, permission_classes=[IsAuthenticated], description="End one of your sessions."
+    )
+    approve_user: AdminUserResult = strawberry.mutation(
+        resolver=admin.approve_user,
+        permission_classes=[IsAdmin],
+        description="Admin: make a PENDING or SUSPENDED account ACTIVE.",
+    )
+    suspend_user: AdminUserResult = strawberry.mutation(
+        resolver=admin.suspend_user,
+        permission_classes=[IsAdmin],
+        description="Admin: block an account and end its sessions (its open sockets close within seconds).",
+    )
+    set_user_role: AdminUserResult = strawberry.mutation(
+        resolver=admin.set_user_role, permission_classes=[IsAdmin], description="Admin: change a user's role."
+    )
+    delete_user: DeleteUserResult = strawberry.mutation(
+        resolver=admin.delete_user,
+        permission_classes=[IsAdmin],
+        description="Admin: delete an account (never the last active admin).",
+    )

@@ -1,0 +1,71 @@
+"""Where resolvers meet domain actions: who the caller is, and the one table from a typed rejection to
+the GraphQL error type a result union returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+
+from graphql_api.context import Info
+from graphql_api.errors import Forbidden
+from graphql_api.ownership import Actor
+from graphql_api.permissions import require_principal
+from graphql_api.rejections import (
+    ComplianceRefused,
+    FundsShort,
+    Invalid,
+    KillSwitchBlocked,
+    Missing,
+    NotAllowed,
+    Rejection,
+    VenueDown,
+)
+from schema.common import InvalidInput, NotFound
+from schema.killswitch import KillSwitchActive, KillSwitchScope
+from schema.orders import ComplianceRejected, InsufficientFunds
+from schema.venues import VenueUnavailable
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def actor(info: Info) -> Actor:
+    """The signed-in caller as the domain actions know it."""
+    return Actor(require_principal(info.context).user, info.context.client.ip)
+
+
+def _not_allowed(r: Any) -> Any:
+    raise Forbidden(r.message)
+
+
+# Every rejection kind, once. A new kind (a compliance rule's, say) is one line here and one error type.
+ERROR_TYPES: dict[type[Rejection], Callable[[Any], Any]] = {
+    Invalid: lambda r: InvalidInput(message=r.message, code=r.code, field=r.field),
+    Missing: lambda r: NotFound(message=r.message, code=r.code, field=r.field),
+    KillSwitchBlocked: lambda r: KillSwitchActive(
+        message=r.message, code=r.code, field=r.field, scope=KillSwitchScope[r.scope]
+    ),
+    FundsShort: lambda r: InsufficientFunds(
+        message=r.message, code=r.code, field=r.field, asset=r.asset, required=r.required, available=r.available
+    ),
+    ComplianceRefused: lambda r: ComplianceRejected(message=r.message, code=r.code, field=r.field, rule=r.rule),
+    VenueDown: lambda r: VenueUnavailable(
+        message=r.message, code=r.code, field=r.field, venue_id=strawberry.ID(r.venue_id)
+    ),
+    NotAllowed: _not_allowed,
+}
+
+
+def error_result(rejection: Rejection) -> Any:
+    return ERROR_TYPES[type(rejection)](rejection)
+
+
+async def result(action: Awaitable[T], success: Callable[[T], R]) -> Any:
+    """Run a domain action; its value becomes the success type, its refusal the matching error type."""
+    try:
+        value = await action
+    except Rejection as rejection:
+        return error_result(rejection)
+    return success(value)
