@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -38,10 +37,11 @@ from models.positions import Position
 from models.venues import Balance, VenueAccount
 
 from ..pubsub import Bus, channel
-from ..rejections import FundsShort, Invalid, KillSwitchBlocked
-from ..scalars import serialize_decimal
+from ..rejections import FundsShort
 from ..settings import Settings
 from .book import Book, Level, available, build_book, sweep
+from .checks import PreTrade, run_checks
+from .types import Changes, OrderRequest
 
 log = logging.getLogger(__name__)
 
@@ -60,36 +60,6 @@ def _store(value: Decimal) -> Decimal:
 
 def _insufficient(message: str, asset: str, required: Decimal, free: Decimal) -> FundsShort:
     return FundsShort(message, asset=asset, required=required, available=free)
-
-
-@dataclass
-class OrderRequest:
-    account_id: str
-    user_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce
-    quantity: Decimal
-    price: Decimal | None
-    stop_price: Decimal | None
-    client_order_id: str | None
-
-
-@dataclass
-class Changes:
-    """What a transaction changed, published after it commits."""
-
-    orders: dict[str, str] = field(default_factory=dict)  # order id -> user id
-    positions: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, symbol) -> user id
-
-    def merge(self, other: Changes) -> None:
-        self.orders.update(other.orders)
-        self.positions.update(other.positions)
-
-    @property
-    def users(self) -> set[str]:
-        return set(self.orders.values()) | set(self.positions.values())
 
 
 async def lock_account(conn: BaseDBAsyncClient, account_id: str) -> VenueAccount:
@@ -137,30 +107,7 @@ class PaperEngine:
         cash = await self._cash(conn, req.account_id)
         position = await self._position(conn, req.account_id, req.user_id, req.symbol)
 
-        if blocking is not None and not self._reduces_risk(req, position):
-            raise KillSwitchBlocked(
-                f"the {blocking.value.lower()} kill switch is active: only orders that reduce a position are accepted",
-                scope=blocking.value,
-            )
-        if req.side == Side.SELL:
-            free = position.quantity - position.reserved_quantity
-            if req.quantity > free:
-                raise _insufficient(
-                    f"selling {req.quantity} {req.symbol} needs that much held and free; {free} is available",
-                    req.symbol,
-                    req.quantity,
-                    free,
-                )
-        if req.type in (OrderType.STOP, OrderType.STOP_LIMIT):
-            assert req.stop_price is not None
-            crossed = last.price >= req.stop_price if req.side == Side.BUY else last.price <= req.stop_price
-            if crossed:
-                where = "above" if req.side == Side.BUY else "below"
-                raise Invalid(
-                    f"a {req.side.value} stop must be {where} the current mark {serialize_decimal(last.price)}",
-                    code="STOP_WOULD_TRIGGER",
-                    field="stopPrice",
-                )
+        await run_checks(PreTrade(req=req, conn=conn, mark=last.price, cash=cash, position=position, blocking=blocking))
 
         order = Order(
             account_id=req.account_id,
@@ -185,10 +132,6 @@ class PaperEngine:
             await self._execute(order, book, cash, position, Liquidity.TAKER, conn, changes, placing=True)
         await self._save(conn, order, cash, position)
         return order
-
-    @staticmethod
-    def _reduces_risk(req: OrderRequest, position: Position) -> bool:
-        return req.side == Side.SELL and req.quantity <= position.quantity - position.reserved_quantity
 
     def book(self, instrument: Instrument, step: int, mark: Decimal) -> Book:
         """The full synthetic book of ``instrument`` at a feed step (built once per step and reused)."""

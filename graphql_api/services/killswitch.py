@@ -15,7 +15,7 @@ from models.venues import VenueAccount
 from .. import audit
 from ..audit import Action
 from ..auth import utcnow
-from ..engine.matching import Changes
+from ..engine.types import Changes
 from ..ownership import Actor
 from ..pubsub import channel
 from ..rejections import Invalid, NotAllowed

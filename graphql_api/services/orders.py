@@ -16,7 +16,8 @@ from models.venues import AccountStatus, Environment, Venue, VenueAccount
 
 from .. import audit
 from ..audit import Action
-from ..engine.matching import Changes, OrderRequest, lock_account, lock_for_trading
+from ..engine.matching import lock_account, lock_for_trading
+from ..engine.types import Changes, OrderRequest
 from ..ownership import Actor, require_owned
 from ..rejections import Invalid, Rejection
 from .deps import Deps

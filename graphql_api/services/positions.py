@@ -10,7 +10,8 @@ from models.positions import Position
 
 from .. import audit
 from ..audit import Action
-from ..engine.matching import Changes, OrderRequest, lock_account
+from ..engine.matching import lock_account
+from ..engine.types import Changes, OrderRequest
 from ..ownership import Actor, require_owned
 from ..rejections import Invalid, Rejection
 from .deps import Deps

@@ -15,7 +15,8 @@ from ..audit import Action
 from ..auth import utcnow
 from ..crypto import Cipher
 from ..engine.adapters import AdapterError, Credentials
-from ..engine.matching import Changes, lock_account
+from ..engine.matching import lock_account
+from ..engine.types import Changes
 from ..ownership import Actor
 from ..rejections import Invalid, Missing, VenueDown
 from .deps import Deps
