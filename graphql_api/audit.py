@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,21 @@ class Action(StrEnum):
     KILLSWITCH_DEACTIVATE = "killswitch.deactivate"
 
 
+# Rows written by the current task since ``counting()`` started (see resolvers.results.audited).
+_rows: ContextVar[int] = ContextVar("audit_rows", default=0)
+
+
+def counting() -> object:
+    """Start counting the rows this task writes; hand the token to ``rows_written``."""
+    return _rows.set(0)
+
+
+def rows_written(token: object) -> int:
+    written = _rows.get()
+    _rows.reset(token)  # type: ignore[arg-type]
+    return written
+
+
 async def record(
     action: Action,
     outcome: Outcome,
@@ -61,6 +77,7 @@ async def record(
     conn: Any = None,
 ) -> AuditEntry:
     """Append one audit row; pass ``conn`` to write it in the caller's transaction."""
+    _rows.set(_rows.get() + 1)
     label = actor_label if actor_label is not None else (actor.email or actor.wallet_address or "") if actor else ""
     return await AuditEntry.create(
         actor_id=actor.id if actor else None,

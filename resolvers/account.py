@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import pyotp
@@ -58,6 +58,22 @@ async def me(info: Info) -> UserType:
     return UserType.from_model(require_principal(info.context).user)
 
 
+async def _audit(
+    info: Info, user: User, action: Action, outcome: Outcome, detail: dict[str, Any] | None = None, conn: Any = None
+) -> None:
+    """Every row of the caller's own account actions targets the caller."""
+    await audit.record(
+        action,
+        outcome,
+        actor=user,
+        target_type="User",
+        target_id=user.id,
+        ip=info.context.client.ip,
+        detail=detail,
+        conn=conn,
+    )
+
+
 async def update_profile(info: Info, input: Annotated[UpdateProfileInput, _INPUT]) -> UpdateUserResult:
     user = await _me_row(info)
     changes: dict[str, str] = {}
@@ -81,15 +97,8 @@ async def update_profile(info: Info, input: Annotated[UpdateProfileInput, _INPUT
     if changes:
         async with in_transaction() as conn:
             await User.filter(id=user.id).using_db(conn).update(**changes)
-            await audit.record(
-                Action.ACCOUNT_UPDATE_PROFILE,
-                Outcome.SUCCESS,
-                actor=user,
-                target_type="User",
-                target_id=user.id,
-                ip=info.context.client.ip,
-                detail={"fields": sorted(changes)},
-                conn=conn,
+            await _audit(
+                info, user, Action.ACCOUNT_UPDATE_PROFILE, Outcome.SUCCESS, {"fields": sorted(changes)}, conn=conn
             )
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
@@ -102,15 +111,8 @@ async def update_notification_preferences(
     merged = {**NOTIFICATION_DEFAULTS, **(user.notification_preferences or {}), **given}
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(notification_preferences=merged)
-        await audit.record(
-            Action.ACCOUNT_UPDATE_NOTIFICATIONS,
-            Outcome.SUCCESS,
-            actor=user,
-            target_type="User",
-            target_id=user.id,
-            ip=info.context.client.ip,
-            detail={"fields": sorted(given)},
-            conn=conn,
+        await _audit(
+            info, user, Action.ACCOUNT_UPDATE_NOTIFICATIONS, Outcome.SUCCESS, {"fields": sorted(given)}, conn=conn
         )
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
@@ -120,7 +122,7 @@ async def change_password(info: Info, input: Annotated[ChangePasswordInput, _INP
     principal = require_principal(ctx)
     user = await _me_row(info)
     if not verify_password(user.password_hash, input.current_password):
-        await audit.record(Action.ACCOUNT_CHANGE_PASSWORD, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await _audit(info, user, Action.ACCOUNT_CHANGE_PASSWORD, Outcome.FAILURE)
         return InvalidCredentials(
             message="current password is wrong", code="INVALID_CREDENTIALS", field="currentPassword"
         )
@@ -141,15 +143,8 @@ async def change_password(info: Info, input: Annotated[ChangePasswordInput, _INP
             .using_db(conn)
             .update(revoked_at=now, revoked_reason="password changed")
         )
-        await audit.record(
-            Action.ACCOUNT_CHANGE_PASSWORD,
-            Outcome.SUCCESS,
-            actor=user,
-            target_type="User",
-            target_id=user.id,
-            ip=ctx.client.ip,
-            detail={"revokedSessions": len(others)},
-            conn=conn,
+        await _audit(
+            info, user, Action.ACCOUNT_CHANGE_PASSWORD, Outcome.SUCCESS, {"revokedSessions": len(others)}, conn=conn
         )
     for session_id in others:
         await announce_session_ended(ctx.bus, session_id, "password changed")
@@ -166,7 +161,7 @@ async def enable_two_factor(info: Info) -> TwoFactorSetupResult:
     url = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ctx.settings.jwt_issuer)
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_pending_secret=totp_cipher(ctx).encrypt(secret))
-        await audit.record(Action.ACCOUNT_TWO_FACTOR_SETUP, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_SETUP, Outcome.SUCCESS, conn=conn)
     return TwoFactorSetup(secret=secret, otpauth_url=url)
 
 
@@ -176,7 +171,7 @@ async def confirm_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     if not user.totp_pending_secret:
         return invalid("call enableTwoFactor first", None, code="TWO_FACTOR_NOT_STARTED")
     if not await consume_totp(ctx, user, code, pending=True):
-        await audit.record(Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.FAILURE)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
@@ -186,7 +181,7 @@ async def confirm_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
             .using_db(conn)
             .update(totp_secret=user.totp_pending_secret, totp_pending_secret=None)
         )
-        await audit.record(Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.SUCCESS, conn=conn)
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
 
@@ -196,13 +191,13 @@ async def disable_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     if not user.totp_secret:
         return invalid("two-factor authentication is not enabled", None, code="TWO_FACTOR_NOT_ENABLED")
     if not await consume_totp(ctx, user, code):
-        await audit.record(Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.FAILURE, actor=user, ip=ctx.client.ip)
+        await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.FAILURE)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_secret=None, totp_pending_secret=None)
-        await audit.record(Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.SUCCESS, actor=user, ip=ctx.client.ip, conn=conn)
+        await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.SUCCESS, conn=conn)
     return UserUpdated(user=UserType.from_model(await User.get(id=user.id)))
 
 

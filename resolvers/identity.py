@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import strawberry
 
+from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.ownership import load_owned
 from graphql_api.permissions import IsAdmin, IsAuthenticated, require_principal
@@ -33,7 +34,7 @@ from schema.identity import (
 from . import account, auth
 from . import users as admin
 from .node import node_type
-from .results import actor
+from .results import actor, audited
 
 
 @node_type("User", User)
@@ -72,77 +73,84 @@ class Query:
 @strawberry.type
 class Mutation:
     register: RegisterResult = strawberry.mutation(
-        resolver=auth.register,
+        resolver=audited(Action.AUTH_REGISTER)(auth.register),
         description="Create an account. The first becomes ADMIN; later ones TRADER, signed in at once in open "
         "registration mode or PENDING approval in approval mode.",
     )
     login: LoginResult = strawberry.mutation(
-        resolver=auth.login, description="Sign in with email, password and (when enabled) a TOTP code."
+        resolver=audited(Action.AUTH_LOGIN)(auth.login),
+        description="Sign in with email, password and (when enabled) a TOTP code.",
     )
     wallet_challenge: WalletChallenge = strawberry.mutation(
-        resolver=auth.wallet_challenge,
+        resolver=audited(Action.AUTH_WALLET_CHALLENGE)(auth.wallet_challenge),
         description="Start Sign-In with Ethereum: a single-use EIP-4361 message for the wallet to sign.",
     )
     wallet_verify: WalletVerifyResult = strawberry.mutation(
-        resolver=auth.wallet_verify,
+        resolver=audited(Action.AUTH_WALLET_LOGIN)(auth.wallet_verify),
         description="Finish Sign-In with Ethereum; creates the account on first sign-in.",
     )
     refresh_token: AuthPayload = strawberry.mutation(
-        resolver=auth.refresh_token,
+        resolver=audited(Action.AUTH_REFRESH_TOKEN)(auth.refresh_token),
         description="Exchange a refresh token for new tokens. Each refresh token works once; reusing one ends "
         "its session. Failures are UNAUTHENTICATED errors.",
     )
     logout: bool = strawberry.mutation(
-        resolver=auth.logout, permission_classes=[IsAuthenticated], description="End the current session."
+        resolver=audited(Action.AUTH_LOGOUT)(auth.logout),
+        permission_classes=[IsAuthenticated],
+        description="End the current session.",
     )
     update_profile: UpdateUserResult = strawberry.mutation(
-        resolver=account.update_profile,
+        resolver=audited(Action.ACCOUNT_UPDATE_PROFILE)(account.update_profile),
         permission_classes=[IsAuthenticated],
         description="Change name, time zone, language.",
     )
     update_notification_preferences: UpdateUserResult = strawberry.mutation(
-        resolver=account.update_notification_preferences,
+        resolver=audited(Action.ACCOUNT_UPDATE_NOTIFICATIONS)(account.update_notification_preferences),
         permission_classes=[IsAuthenticated],
         description="Change notification choices.",
     )
     change_password: ChangePasswordResult = strawberry.mutation(
-        resolver=account.change_password,
+        resolver=audited(Action.ACCOUNT_CHANGE_PASSWORD)(account.change_password),
         permission_classes=[IsAuthenticated],
         description="Change the password; ends every other session.",
     )
     enable_two_factor: TwoFactorSetupResult = strawberry.mutation(
-        resolver=account.enable_two_factor,
+        resolver=audited(Action.ACCOUNT_TWO_FACTOR_SETUP)(account.enable_two_factor),
         permission_classes=[IsAuthenticated],
         description="Begin two-factor setup: a new TOTP secret, active once confirmed.",
     )
     confirm_two_factor: TwoFactorChangeResult = strawberry.mutation(
-        resolver=account.confirm_two_factor,
+        resolver=audited(Action.ACCOUNT_TWO_FACTOR_ENABLE)(account.confirm_two_factor),
         permission_classes=[IsAuthenticated],
         description="Turn two-factor on with a code from the new secret.",
     )
     disable_two_factor: TwoFactorChangeResult = strawberry.mutation(
-        resolver=account.disable_two_factor,
+        resolver=audited(Action.ACCOUNT_TWO_FACTOR_DISABLE)(account.disable_two_factor),
         permission_classes=[IsAuthenticated],
         description="Turn two-factor off with a current code.",
     )
     revoke_session: RevokeSessionResult = strawberry.mutation(
-        resolver=account.revoke_session, permission_classes=[IsAuthenticated], description="End one of your sessions."
+        resolver=audited(Action.ACCOUNT_REVOKE_SESSION)(account.revoke_session),
+        permission_classes=[IsAuthenticated],
+        description="End one of your sessions.",
     )
     approve_user: AdminUserResult = strawberry.mutation(
-        resolver=admin.approve_user,
+        resolver=audited(Action.ADMIN_APPROVE_USER)(admin.approve_user),
         permission_classes=[IsAdmin],
         description="Admin: make a PENDING or SUSPENDED account ACTIVE.",
     )
     suspend_user: AdminUserResult = strawberry.mutation(
-        resolver=admin.suspend_user,
+        resolver=audited(Action.ADMIN_SUSPEND_USER)(admin.suspend_user),
         permission_classes=[IsAdmin],
         description="Admin: block an account and end its sessions (its open sockets close within seconds).",
     )
     set_user_role: AdminUserResult = strawberry.mutation(
-        resolver=admin.set_user_role, permission_classes=[IsAdmin], description="Admin: change a user's role."
+        resolver=audited(Action.ADMIN_SET_USER_ROLE)(admin.set_user_role),
+        permission_classes=[IsAdmin],
+        description="Admin: change a user's role.",
     )
     delete_user: DeleteUserResult = strawberry.mutation(
-        resolver=admin.delete_user,
+        resolver=audited(Action.ADMIN_DELETE_USER)(admin.delete_user),
         permission_classes=[IsAdmin],
         description="Admin: delete an account (never the last active admin).",
     )

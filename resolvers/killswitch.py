@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 from tortoise.expressions import Q
 
+from graphql_api.audit import Action
 from graphql_api.context import Context, Info
 from graphql_api.pagination import paginate, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
@@ -30,7 +31,7 @@ from schema.killswitch import (
     KillSwitchUpdate,
 )
 
-from .results import actor, result
+from .results import actor, audited, result
 
 
 def _state(row: KillSwitch | None, scope: KillScope) -> KillSwitchState:
@@ -127,13 +128,15 @@ class Query:
 @strawberry.type
 class Mutation:
     activate_kill_switch: KillSwitchResult = strawberry.mutation(
-        resolver=activate_kill_switch,
+        resolver=audited(Action.KILLSWITCH_ACTIVATE)(activate_kill_switch),
         permission_classes=[IsTrader],
         description="Stop trading (ACCOUNT: yours; GLOBAL: everyone, admins only): cancels working orders, "
         "refuses new ones except risk-reducing sells, raises a critical alert.",
     )
     deactivate_kill_switch: KillSwitchResult = strawberry.mutation(
-        resolver=deactivate_kill_switch, permission_classes=[IsTrader], description="Resume trading."
+        resolver=audited(Action.KILLSWITCH_DEACTIVATE)(deactivate_kill_switch),
+        permission_classes=[IsTrader],
+        description="Resume trading.",
     )
 
 

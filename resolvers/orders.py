@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_api.audit import Action
 from graphql_api.context import Context, Info
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import paginate, parse_id
@@ -31,7 +32,7 @@ from schema.orders import (
 )
 
 from .node import node_type
-from .results import actor, result
+from .results import actor, audited, result
 from .streams import subscriber_scope
 
 AccountArg = Annotated[strawberry.ID, strawberry.argument(description="Global ID of the venue account.")]
@@ -153,15 +154,17 @@ class Query:
 @strawberry.type
 class Mutation:
     place_order: PlaceOrderResult = strawberry.mutation(
-        resolver=place_order,
+        resolver=audited(Action.ORDER_PLACE)(place_order),
         permission_classes=[IsTrader],
         description="Place an order on a paper account. Idempotent on clientOrderId.",
     )
     cancel_order: CancelOrderResult = strawberry.mutation(
-        resolver=cancel_order, permission_classes=[IsTrader], description="Cancel a working order."
+        resolver=audited(Action.ORDER_CANCEL)(cancel_order),
+        permission_classes=[IsTrader],
+        description="Cancel a working order.",
     )
     cancel_all_orders: CancelAllResult = strawberry.mutation(
-        resolver=cancel_all_orders,
+        resolver=audited(Action.ORDER_CANCEL_ALL)(cancel_all_orders),
         permission_classes=[IsTrader],
         description="Cancel every working order of an account.",
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_api.audit import Action
 from graphql_api.context import Context, Info
 from graphql_api.engine.equity import marks_by_symbol
 from graphql_api.ownership import load_owned
@@ -31,7 +32,7 @@ from schema.positions import (
 
 from .node import node_type
 from .orders import placed
-from .results import actor, result
+from .results import actor, audited, result
 from .streams import subscriber_scope
 
 _HUNDRED = Decimal(100)
@@ -160,12 +161,12 @@ class Query:
 @strawberry.type
 class Mutation:
     close_position: ClosePositionResult = strawberry.mutation(
-        resolver=close_position,
+        resolver=audited(Action.POSITION_CLOSE)(close_position),
         permission_classes=[IsTrader],
         description="Sell a whole position at market (cancelling its working sells first).",
     )
     close_all_positions: CloseAllResult = strawberry.mutation(
-        resolver=close_all_positions,
+        resolver=audited(Action.POSITION_CLOSE_ALL)(close_all_positions),
         permission_classes=[IsTrader],
         description="Close every open position of an account.",
     )

@@ -3,11 +3,14 @@ the GraphQL error type a result union returns."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
 
+from graphql_api import audit
+from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.errors import Forbidden
 from graphql_api.ownership import Actor
@@ -22,7 +25,8 @@ from graphql_api.rejections import (
     Rejection,
     VenueDown,
 )
-from schema.common import InvalidInput, NotFound
+from models.audit import Outcome
+from schema.common import InvalidInput, NotFound, UserError
 from schema.killswitch import KillSwitchActive, KillSwitchScope
 from schema.orders import ComplianceRejected, InsufficientFunds
 from schema.venues import VenueUnavailable
@@ -69,3 +73,42 @@ async def result(action: Awaitable[T], success: Callable[[T], R]) -> Any:
     except Rejection as rejection:
         return error_result(rejection)
     return success(value)
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def audited(action: Action) -> Callable[[F], F]:
+    """Make sure a mutation leaves an audit row whatever its outcome: when the resolver wrote none itself, one
+    is written here (SUCCESS, DENIED for a returned user error, FAILURE for a raised error)."""
+
+    def wrap(resolver: F) -> F:
+        @functools.wraps(resolver)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            info: Info = kwargs["info"] if "info" in kwargs else args[0]
+            token = audit.counting()
+            outcome: Outcome = Outcome.SUCCESS
+            detail: dict[str, Any] = {}
+            try:
+                answer = await resolver(*args, **kwargs)
+            except Exception as exc:
+                outcome, detail = Outcome.FAILURE, {"error": type(exc).__name__}
+                raise
+            else:
+                if isinstance(answer, UserError):
+                    outcome, detail = Outcome.DENIED, {"code": answer.code, "field": answer.field}
+                return answer
+            finally:
+                if not audit.rows_written(token):
+                    principal = info.context.principal
+                    await audit.record(
+                        action,
+                        outcome,
+                        actor=principal.user if principal is not None else None,
+                        ip=info.context.client.ip,
+                        detail=detail,
+                    )
+
+        return run  # type: ignore[return-value]
+
+    return wrap

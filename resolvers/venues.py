@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id
@@ -30,7 +31,7 @@ from schema.venues import VenueAccount as VenueAccountType
 
 from .node import node_type
 from .orders import AccountArg, placed
-from .results import actor, result
+from .results import actor, audited, result
 
 _INPUT = strawberry.argument(description="The venue and how to connect.")
 VenueId = Annotated[strawberry.ID, strawberry.argument(description="Venue key, e.g. binance.")]
@@ -135,20 +136,22 @@ class Query:
 @strawberry.type
 class Mutation:
     connect_venue: ConnectVenueResult = strawberry.mutation(
-        resolver=connect_venue,
+        resolver=audited(Action.VENUE_CONNECT)(connect_venue),
         permission_classes=[IsTrader],
         description="Connect a venue account: PAPER with a starting balance, or LIVE with credentials.",
     )
     disconnect_venue: VenueAccountResult = strawberry.mutation(
-        resolver=disconnect_venue,
+        resolver=audited(Action.VENUE_DISCONNECT)(disconnect_venue),
         permission_classes=[IsTrader],
         description="Disconnect: cancels working orders and forgets credentials; history stays.",
     )
     sync_venue: VenueAccountResult = strawberry.mutation(
-        resolver=sync_venue, permission_classes=[IsTrader], description="Synchronise balances with the venue."
+        resolver=audited(Action.VENUE_SYNC)(sync_venue),
+        permission_classes=[IsTrader],
+        description="Synchronise balances with the venue.",
     )
     send_test_order: PlaceOrderResult = strawberry.mutation(
-        resolver=send_test_order,
+        resolver=audited(Action.VENUE_TEST_ORDER)(send_test_order),
         permission_classes=[IsTrader],
         description="Paper only: an order that cannot fill, to check the path end to end.",
     )

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.usefixtures("admin")
 MISSING_ORDER = to_global_id("Order", "00000000-0000-0000-0000-000000000000")
 MISSING_ACCOUNT = to_global_id("VenueAccount", "00000000-0000-0000-0000-000000000000")
 MISSING_POSITION = to_global_id("Position", "00000000-0000-0000-0000-000000000000")
+# What a trade would change (not the marks, which move with the feed).
+HOLDINGS = """query($f: PositionFilter) { positions(filter: $f) {
+  id symbol quantity availableQuantity averageEntryPrice realizedPnl fees } }"""
 ACCOUNT_STATE = "query($a: ID!) { node(id: $a) { ... on VenueAccount { status } } }"
 
 TRADING_MUTATIONS: dict[str, tuple[str, str]] = {
@@ -53,7 +56,8 @@ TRADING_MUTATIONS: dict[str, tuple[str, str]] = {
         "account",
     ),
 }
-FIELD_OF = {"account": "venueAccountId", "order": "id", "position": "id"}
+# The argument that names the object: `id` where the mutation acts on that object itself.
+BY_ID = {"cancelOrder", "closePosition", "disconnectVenue", "syncVenue"}
 
 
 async def _trading_state(client: GraphQLClient, account: str) -> dict[str, Any]:
@@ -63,7 +67,7 @@ async def _trading_state(client: GraphQLClient, account: str) -> dict[str, Any]:
     )
     return {
         "orders": sorted((e["node"]["id"], e["node"]["status"]) for e in orders["orders"]["edges"]),
-        "positions": (await client.query(POSITIONS, {"f": {"venueAccountId": account}}))["positions"],
+        "positions": (await client.query(HOLDINGS, {"f": {"venueAccountId": account}}))["positions"],
         "balances": (await client.query(BALANCES, {"a": account}))["balances"],
         "status": (await client.query(ACCOUNT_STATE, {"a": account}))["node"]["status"],
     }
@@ -84,7 +88,8 @@ async def _refused_everywhere(intruder: GraphQLClient, ids: dict[str, str]) -> N
     for name, (document, kind) in TRADING_MUTATIONS.items():
         variables = {{"account": "a", "order": "o", "position": "p"}[kind]: ids[kind]}
         answer = (await intruder.query(document, variables))[name]
-        assert answer == {"__typename": "NotFound", "code": "NOT_FOUND", "field": FIELD_OF[kind]}, name
+        field = "id" if name in BY_ID else "venueAccountId"
+        assert answer == {"__typename": "NotFound", "code": "NOT_FOUND", "field": field}, name
 
 
 async def test_admins_read_everything_but_trade_only_their_own_accounts(

@@ -1,0 +1,451 @@
+"""Audit is a mechanism: every Mutation field of the schema, run to success and to a refusal, leaves an audit
+row of its action with the right outcome. The rows are read straight from the database.
+
+The walk is driven by the schema: a mutation added without a case here fails the test, so a new domain
+cannot forget its audit rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+from eth_account import Account as EthAccount
+from eth_account.messages import encode_defunct
+
+from graphql_api.client import GraphQLClient
+from graphql_api.pagination import to_global_id
+from models.audit import AuditEntry
+from schema import build_schema
+
+from .accounts import PASSWORD, Account, as_user, register, unique_email
+from .trading import POSITIONS, paper_account, placed
+
+pytestmark = pytest.mark.usefixtures("admin")
+
+NOBODY = "00000000-0000-0000-0000-000000000000"
+TYPENAME = "{ __typename ... on UserError { code } }"
+
+
+@dataclass
+class World:
+    api: GraphQLClient
+    boss: GraphQLClient  # the admin
+    trader: Account
+    client: GraphQLClient  # the trader
+    account: str  # the trader's paper account
+    secret: str = ""  # TOTP secret once enabled
+    wallet: Any = None
+
+
+Run = Callable[[World], Awaitable[Any]]
+
+
+async def _do(client: GraphQLClient, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The response body: a refusal may be a result union member or a top-level error."""
+    return await client.execute(document, variables)
+
+
+def _totp(secret: str, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30 * offset_steps))
+
+
+def _sign(key: Any, message: str) -> str:
+    signed = EthAccount.sign_message(encode_defunct(text=message), private_key=key.key)
+    return "0x" + signed.signature.hex().removeprefix("0x")
+
+
+async def _challenge(w: World, address: str) -> str:
+    body = await _do(w.api, "mutation($a: String!) { walletChallenge(address: $a) { message } }", {"a": address})
+    message: str = body["data"]["walletChallenge"]["message"]
+    return message
+
+
+async def _wallet_verify(w: World, key: Any, signer: Any) -> dict[str, Any]:
+    message = await _challenge(w, key.address)
+    return await _do(
+        w.api,
+        "mutation($i: WalletVerifyInput!) { walletVerify(input: $i) " + TYPENAME + " }",
+        {"i": {"address": key.address, "signature": _sign(signer, message), "message": message}},
+    )
+
+
+async def _login(w: World, email: str, password: str) -> dict[str, Any]:
+    return await _do(
+        w.api,
+        "mutation($i: LoginInput!) { login(input: $i) { __typename ... on AuthPayload { refreshToken "
+        "session { id } } ... on UserError { code } } }",
+        {"i": {"email": email, "password": password}},
+    )
+
+
+async def _new_user(w: World) -> str:
+    return (await register(w.api)).user_id
+
+
+async def _second_session(w: World) -> str:
+    body = await _login(w, w.trader.email, w.trader.password)
+    session: str = body["data"]["login"]["session"]["id"]
+    return session
+
+
+async def _resting_order(w: World) -> str:
+    order = await placed(w.client, w.account, symbol="BTC", type="LIMIT", quantity="0.01", price="1000")
+    assert order["status"] == "OPEN"
+    order_id: str = order["id"]
+    return order_id
+
+
+async def _position(w: World) -> str:
+    await placed(w.client, w.account, symbol="ETH", quantity="0.1")
+    rows = (await w.client.query(POSITIONS, {"f": {"venueAccountId": w.account, "symbol": "ETH"}}))["positions"]
+    position: str = rows[0]["id"]
+    return position
+
+
+def _mutation(field: str, args: str, variables: str = "") -> str:
+    head = f"mutation({variables})" if variables else "mutation"
+    return f"{head} {{ {field}{args} {TYPENAME} }}"
+
+
+ACTIVATE = _mutation("activateKillSwitch", "(input: $i)", "$i: ActivateKillSwitchInput!")
+DEACTIVATE = _mutation("deactivateKillSwitch", "(input: $i)", "$i: DeactivateKillSwitchInput!")
+ENABLE_2FA = "mutation { enableTwoFactor { __typename ... on TwoFactorSetup { secret } ... on UserError { code } } }"
+
+
+async def _enable_2fa(w: World) -> dict[str, Any]:
+    body = await _do(w.client, ENABLE_2FA)
+    if body["data"]["enableTwoFactor"]["__typename"] == "TwoFactorSetup":
+        w.secret = body["data"]["enableTwoFactor"]["secret"]
+    return body
+
+
+def _code_mutation(field: str) -> str:
+    return _mutation(field, "(code: $c)", "$c: String!")
+
+
+# field -> (audited action, success run, expected success outcome, refusal run or None, refusal outcome).
+# Order matters where a later case builds on an earlier one (2FA, kill switch, the wallet user).
+CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
+    "register": (
+        "auth.register",
+        lambda w: _do(
+            w.api,
+            _mutation("register", "(input: $i)", "$i: RegisterInput!"),
+            {"i": {"email": unique_email(), "password": PASSWORD, "name": "Walker"}},
+        ),
+        "SUCCESS",
+        lambda w: _do(
+            w.api,
+            _mutation("register", "(input: $i)", "$i: RegisterInput!"),
+            {"i": {"email": unique_email(), "password": "short", "name": "Walker"}},
+        ),
+        "DENIED",
+    ),
+    "login": (
+        "auth.login",
+        lambda w: _login(w, w.trader.email, w.trader.password),
+        "SUCCESS",
+        lambda w: _wrong_password(w),
+        "FAILURE",
+    ),
+    "walletChallenge": (
+        "auth.wallet_challenge",
+        lambda w: _challenge(w, EthAccount.create().address),
+        "SUCCESS",
+        lambda w: _do(w.api, 'mutation { walletChallenge(address: "0x12") { nonce } }'),
+        "FAILURE",
+    ),
+    "walletVerify": (
+        "auth.wallet_login",
+        # The wallet's account exists (set up in the test): this is a returning sign-in.
+        lambda w: _wallet_verify(w, w.wallet, w.wallet),
+        "SUCCESS",
+        lambda w: _wallet_verify(w, w.wallet, EthAccount.create()),
+        "FAILURE",
+    ),
+    "refreshToken": (
+        "auth.refresh_token",
+        lambda w: _refresh(w),
+        "SUCCESS",
+        lambda w: _do(w.api, 'mutation { refreshToken(refreshToken: "forged") { tokenType } }'),
+        "FAILURE",
+    ),
+    "logout": ("auth.logout", lambda w: _logout(w), "SUCCESS", None, ""),
+    "updateProfile": (
+        "account.update_profile",
+        lambda w: _do(w.client, _mutation("updateProfile", '(input: {name: "Walked"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateProfile", '(input: {name: ""})')),
+        "DENIED",
+    ),
+    "updateNotificationPreferences": (
+        "account.update_notifications",
+        lambda w: _do(w.client, _mutation("updateNotificationPreferences", "(input: {push: false})")),
+        "SUCCESS",
+        None,
+        "",
+    ),
+    "changePassword": (
+        "account.change_password",
+        lambda w: _change_password(w),
+        "SUCCESS",
+        lambda w: _do(
+            w.client,
+            _mutation("changePassword", "(input: $i)", "$i: ChangePasswordInput!"),
+            {"i": {"currentPassword": "wrong password 1", "newPassword": "another horse 43 battery"}},
+        ),
+        "FAILURE",
+    ),
+    "enableTwoFactor": ("account.two_factor_setup", _enable_2fa, "SUCCESS", None, ""),
+    "confirmTwoFactor": (
+        "account.two_factor_enable",
+        lambda w: _do(w.client, _code_mutation("confirmTwoFactor"), {"c": _totp(w.secret)}),
+        "SUCCESS",
+        lambda w: _do(w.client, _code_mutation("confirmTwoFactor"), {"c": "12345"}),
+        "DENIED",
+    ),
+    "disableTwoFactor": (
+        "account.two_factor_disable",
+        lambda w: _do(w.client, _code_mutation("disableTwoFactor"), {"c": _totp(w.secret, 1)}),
+        "SUCCESS",
+        lambda w: _do(w.client, _code_mutation("disableTwoFactor"), {"c": "12345"}),
+        "DENIED",
+    ),
+    "revokeSession": (
+        "account.revoke_session",
+        lambda w: _revoke(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("revokeSession", f'(id: "{to_global_id("Session", NOBODY)}")')),
+        "DENIED",
+    ),
+    "suspendUser": (
+        "admin.suspend_user",
+        lambda w: _suspend(w),
+        "SUCCESS",
+        lambda w: _do(
+            w.boss, _mutation("suspendUser", f'(input: {{id: "{to_global_id("User", NOBODY)}", reason: "x"}})')
+        ),
+        "DENIED",
+    ),
+    "approveUser": (
+        "admin.approve_user",
+        lambda w: _approve(w),
+        "SUCCESS",
+        lambda w: _do(w.boss, _mutation("approveUser", f'(id: "{w.trader.user_id}")')),
+        "DENIED",
+    ),
+    "setUserRole": (
+        "admin.set_user_role",
+        lambda w: _set_role(w),
+        "SUCCESS",
+        lambda w: _do(
+            w.boss, _mutation("setUserRole", f'(input: {{id: "{to_global_id("User", NOBODY)}", role: VIEWER}})')
+        ),
+        "DENIED",
+    ),
+    "deleteUser": (
+        "admin.delete_user",
+        lambda w: _delete(w),
+        "SUCCESS",
+        lambda w: _do(w.boss, _mutation("deleteUser", f'(id: "{to_global_id("User", NOBODY)}")')),
+        "DENIED",
+    ),
+    "connectVenue": (
+        "venue.connect",
+        lambda w: paper_account(w.client),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("connectVenue", '(input: {venueId: "nowhere", environment: PAPER})')),
+        "DENIED",
+    ),
+    "disconnectVenue": (
+        "venue.disconnect",
+        lambda w: _disconnect_fresh(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("disconnectVenue", f'(id: "{to_global_id("VenueAccount", NOBODY)}")')),
+        "DENIED",
+    ),
+    "syncVenue": (
+        "venue.sync",
+        lambda w: _do(w.client, _mutation("syncVenue", f'(id: "{w.account}")')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("syncVenue", f'(id: "{to_global_id("VenueAccount", NOBODY)}")')),
+        "DENIED",
+    ),
+    "sendTestOrder": (
+        "venue.test_order",
+        lambda w: _do(w.client, _mutation("sendTestOrder", f'(venueAccountId: "{w.account}")')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("sendTestOrder", f'(venueAccountId: "{w.account}", symbol: "NOPE")')),
+        "DENIED",
+    ),
+    "placeOrder": (
+        "order.place",
+        lambda w: placed(w.client, w.account, quantity="0.01"),
+        "SUCCESS",
+        lambda w: _do(
+            w.client,
+            _mutation("placeOrder", "(input: $i)", "$i: PlaceOrderInput!"),
+            {"i": {"venueAccountId": w.account, "symbol": "BTC", "side": "BUY", "type": "MARKET", "quantity": "0"}},
+        ),
+        "DENIED",
+    ),
+    "cancelOrder": (
+        "order.cancel",
+        lambda w: _cancel_resting(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("cancelOrder", f'(id: "{to_global_id("Order", NOBODY)}")')),
+        "DENIED",
+    ),
+    "cancelAllOrders": (
+        "order.cancel_all",
+        lambda w: _do(w.client, _mutation("cancelAllOrders", f'(venueAccountId: "{w.account}")')),
+        "SUCCESS",
+        lambda w: _do(
+            w.client, _mutation("cancelAllOrders", f'(venueAccountId: "{to_global_id("VenueAccount", NOBODY)}")')
+        ),
+        "DENIED",
+    ),
+    "closePosition": (
+        "position.close",
+        lambda w: _close_one(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("closePosition", f'(id: "{to_global_id("Position", NOBODY)}")')),
+        "DENIED",
+    ),
+    "closeAllPositions": (
+        "position.close_all",
+        lambda w: _do(w.client, _mutation("closeAllPositions", f'(venueAccountId: "{w.account}")')),
+        "SUCCESS",
+        lambda w: _do(
+            w.client, _mutation("closeAllPositions", f'(venueAccountId: "{to_global_id("VenueAccount", NOBODY)}")')
+        ),
+        "DENIED",
+    ),
+    "activateKillSwitch": (
+        "killswitch.activate",
+        lambda w: _do(w.client, ACTIVATE, {"i": {"reason": "walk", "scope": "ACCOUNT"}}),
+        "SUCCESS",
+        lambda w: _do(w.client, ACTIVATE, {"i": {"reason": "again", "scope": "ACCOUNT"}}),
+        "DENIED",
+    ),
+    "deactivateKillSwitch": (
+        "killswitch.deactivate",
+        lambda w: _do(w.client, DEACTIVATE, {"i": {"reason": "walked", "scope": "ACCOUNT"}}),
+        "SUCCESS",
+        lambda w: _do(w.client, DEACTIVATE, {"i": {"reason": "again", "scope": "ACCOUNT"}}),
+        "DENIED",
+    ),
+}
+
+
+async def _wrong_password(w: World) -> dict[str, Any]:
+    # From an address of its own, so earlier tests' failed logins cannot have rate-limited it.
+    async with GraphQLClient(w.api.base_url, headers={"X-Forwarded-For": "198.51.100.77"}) as elsewhere:
+        return await _do(
+            elsewhere,
+            _mutation("login", "(input: $i)", "$i: LoginInput!"),
+            {"i": {"email": w.trader.email, "password": "not the password 1"}},
+        )
+
+
+async def _refresh(w: World) -> dict[str, Any]:
+    token = (await _login(w, w.trader.email, w.trader.password))["data"]["login"]["refreshToken"]
+    return await _do(w.api, "mutation($t: String!) { refreshToken(refreshToken: $t) { tokenType } }", {"t": token})
+
+
+async def _logout(w: World) -> dict[str, Any]:
+    fresh = await register(w.api)
+    async with as_user(w.api.base_url, fresh) as client:
+        return await _do(client, "mutation { logout }")
+
+
+async def _change_password(w: World) -> dict[str, Any]:
+    fresh = await register(w.api)
+    async with as_user(w.api.base_url, fresh) as client:
+        return await _do(
+            client,
+            _mutation("changePassword", "(input: $i)", "$i: ChangePasswordInput!"),
+            {"i": {"currentPassword": fresh.password, "newPassword": "another horse 43 battery"}},
+        )
+
+
+async def _revoke(w: World) -> dict[str, Any]:
+    session = await _second_session(w)
+    return await _do(w.client, _mutation("revokeSession", f'(id: "{session}")'))
+
+
+async def _suspend(w: World) -> dict[str, Any]:
+    victim = await _new_user(w)
+    return await _do(w.boss, _mutation("suspendUser", f'(input: {{id: "{victim}", reason: "walk"}})'))
+
+
+async def _approve(w: World) -> dict[str, Any]:
+    victim = await _new_user(w)
+    suspended = await _do(w.boss, _mutation("suspendUser", f'(input: {{id: "{victim}", reason: "walk"}})'))
+    assert suspended["data"]["suspendUser"]["__typename"] == "UserUpdated", suspended
+    return await _do(w.boss, _mutation("approveUser", f'(id: "{victim}")'))
+
+
+async def _set_role(w: World) -> dict[str, Any]:
+    victim = await _new_user(w)
+    return await _do(w.boss, _mutation("setUserRole", f'(input: {{id: "{victim}", role: VIEWER}})'))
+
+
+async def _delete(w: World) -> dict[str, Any]:
+    victim = await _new_user(w)
+    return await _do(w.boss, _mutation("deleteUser", f'(id: "{victim}")'))
+
+
+async def _disconnect_fresh(w: World) -> dict[str, Any]:
+    account = await paper_account(w.client)
+    return await _do(w.client, _mutation("disconnectVenue", f'(id: "{account}")'))
+
+
+async def _cancel_resting(w: World) -> dict[str, Any]:
+    order = await _resting_order(w)
+    return await _do(w.client, _mutation("cancelOrder", f'(id: "{order}")'))
+
+
+async def _close_one(w: World) -> dict[str, Any]:
+    position = await _position(w)
+    return await _do(w.client, _mutation("closePosition", f'(id: "{position}")'))
+
+
+async def _rows_of(run: Run, w: World) -> list[tuple[str, str]]:
+    """(action, outcome) of every audit row written while ``run`` ran."""
+    last = await AuditEntry.all().order_by("-id").first()
+    await run(w)
+    since = last.id if last is not None else 0
+    return [(r.action, r.outcome) for r in await AuditEntry.filter(id__gt=since).order_by("id")]
+
+
+def test_every_mutation_has_an_audit_case() -> None:
+    mutation_type = build_schema()._schema.mutation_type
+    assert mutation_type is not None
+    assert set(mutation_type.fields) == set(CASES), "every Mutation field needs an audit case"
+
+
+async def test_every_mutation_writes_its_audit_row_on_success_and_refusal(
+    api: GraphQLClient, admin: Account, trader: Account
+) -> None:
+    wallet = EthAccount.create()
+    async with as_user(api.base_url, admin) as boss, as_user(api.base_url, trader) as client:
+        world = World(api=api, boss=boss, trader=trader, client=client, account=await paper_account(client))
+        world.wallet = wallet
+        first = await _wallet_verify(world, wallet, wallet)  # the wallet's account, created once
+        assert first["data"]["walletVerify"]["__typename"] == "AuthPayload", first
+        missing: list[str] = []
+        for field, (action, succeed, success_outcome, refuse, refusal_outcome) in CASES.items():
+            rows = await _rows_of(succeed, world)
+            if (action, success_outcome) not in rows:
+                missing.append(f"{field} success: wanted {(action, success_outcome)}, wrote {rows}")
+            if refuse is not None:
+                rows = await _rows_of(refuse, world)
+                if (action, refusal_outcome) not in rows:
+                    missing.append(f"{field} refusal: wanted {(action, refusal_outcome)}, wrote {rows}")
+        assert missing == []
