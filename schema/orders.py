@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from graphql_api.pagination import to_global_id
 from models import orders as o
 
 from .common import InvalidInput, Node, NotFound, UserError, enum_from
 from .killswitch import KillSwitchActive
+
+
+class FillsByOrderLoader(DataLoader[str, list[o.Fill]]):
+    """An order's fills, oldest first, for many orders in one query."""
+
+    def __init__(self, *, cache: bool = True) -> None:
+        super().__init__(load_fn=self._load, cache=cache)
+
+    @staticmethod
+    async def _load(keys: Sequence[str]) -> list[list[o.Fill]]:
+        grouped: dict[str, list[o.Fill]] = defaultdict(list)
+        for row in await o.Fill.filter(order_id__in=list(keys)).order_by("id"):
+            grouped[str(row.order_id)].append(row)
+        return [grouped.get(key, []) for key in keys]
+
 
 if TYPE_CHECKING:
     from models.orders import Liquidity, OrderStatus, OrderType, Side, TimeInForce
@@ -114,7 +132,7 @@ class Order(Node):
 
     @strawberry.field(description="Its executions, oldest first.")
     async def fills(self, info: strawberry.Info) -> list[Fill]:
-        rows = await info.context.loaders.fills_by_order.load(self.order_pk)
+        rows = await info.context.loaders.get(FillsByOrderLoader).load(self.order_pk)
         return [Fill.from_model(r) for r in rows]
 
     @classmethod
