@@ -24,7 +24,9 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from .auth import ACCESS_COOKIE, AuthenticationFailed, Principal, live_session, principal_from_token, utcnow
 from .context import Context
-from .pubsub import Bus, BusEvent, channel
+from .events import channel_for, publish
+from .events.identity import SessionEnded, UserChanged
+from .pubsub import Bus, BusEvent
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,11 @@ async def authenticate_websocket(context: Context) -> None:
 
 
 async def announce_session_ended(bus: Bus, session_id: object, reason: str) -> None:
-    await bus.publish(channel("session", str(session_id)), {"event": "ended", "reason": reason})
+    await publish(bus, SessionEnded(session_id=str(session_id), reason=reason))
 
 
 async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
-    await bus.publish(channel("user", str(user_id)), {"event": "changed", "reason": reason})
+    await publish(bus, UserChanged(user_id=str(user_id), reason=reason))
 
 
 async def _end_reason(settings: Settings, principal: Principal) -> str | None:
@@ -110,7 +112,7 @@ def watch_socket(context: Context) -> None:
 
 
 async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Principal) -> None:
-    names = [channel("session", principal.session_id), channel("user", principal.user_id)]
+    names = [channel_for(SessionEnded, principal.session_id), channel_for(UserChanged, principal.user_id)]
     async with bus.subscribe(names) as events:
         pending: asyncio.Task[BusEvent] | None = None
         try:

@@ -11,11 +11,12 @@ from tortoise.expressions import Q
 
 from graphql_api.audit import Action
 from graphql_api.context import Context, Info
+from graphql_api.events import channel_for
+from graphql_api.events.killswitch import KillSwitchFlipped
 from graphql_api.pagination import paginate, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
-from graphql_api.pubsub import channel
 from graphql_api.services import killswitch as actions
-from graphql_api.services.killswitch import GLOBAL_CHANNEL
+from graphql_api.services.killswitch import GLOBAL
 from models.killswitch import KillScope, KillSwitch
 from models.killswitch import KillSwitchEvent as EventRow
 from schema.common import After, Connection, First
@@ -106,7 +107,7 @@ async def kill_switch_changed(info: Info) -> AsyncGenerator[KillSwitchUpdate, No
 
 async def _stream(ctx: Context, user_id: str) -> AsyncGenerator[KillSwitchUpdate, None]:
     sequence = 1
-    async with ctx.bus.subscribe([GLOBAL_CHANNEL, channel("killswitch", user_id)]) as events:
+    async with ctx.bus.subscribe([channel_for(KillSwitchFlipped, key) for key in (GLOBAL, user_id)]) as events:
         yield KillSwitchUpdate(status=await status_for(user_id), sequence=sequence, snapshot=True)
         async for event in events:
             sequence += 1

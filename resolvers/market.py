@@ -26,7 +26,9 @@ from graphql_api.engine.candles import (
     window_bars,
 )
 from graphql_api.errors import BadUserInput
-from graphql_api.pubsub import Bus, channel, parse_time
+from graphql_api.events import channel_for, decode
+from graphql_api.events.market import PriceTicked
+from graphql_api.pubsub import Bus
 from models.market import Candle as CandleRow
 from models.market import Instrument as InstrumentRow
 from models.market import LastPrice
@@ -124,7 +126,7 @@ async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenera
     in the snapshot or delivered after it, never lost. After a bus reconnect the affected symbols are
     snapshotted again (what was published during the outage is gone).
     """
-    by_channel = {channel("price", r.symbol): r for r in rows}
+    by_channel = {channel_for(PriceTicked, r.symbol): r for r in rows}
     delivered: dict[str, int] = {}
     sequence = 0
 
@@ -135,7 +137,8 @@ async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenera
             yield PriceTick(symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True)
 
         async for event in events:
-            if event.payload is None:
+            tick = decode(event)
+            if not isinstance(tick, PriceTicked):
                 row = by_channel[event.channel]
                 (last,) = await _last_prices([row])
                 if last.step <= delivered[row.symbol]:
@@ -146,19 +149,11 @@ async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenera
                     symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True
                 )
                 continue
-            payload = event.payload
-            symbol, step = payload["symbol"], int(payload["step"])
-            if step <= delivered.get(symbol, -1):
+            if tick.step <= delivered.get(tick.symbol, -1):
                 continue
-            delivered[symbol] = step
+            delivered[tick.symbol] = tick.step
             sequence += 1
-            yield PriceTick(
-                symbol=symbol,
-                price=Decimal(payload["price"]),
-                timestamp=parse_time(payload["ts"]),
-                sequence=sequence,
-                snapshot=False,
-            )
+            yield PriceTick(symbol=tick.symbol, price=tick.price, timestamp=tick.ts, sequence=sequence, snapshot=False)
 
 
 # -- candles ------------------------------------------------------------------------------------------------
@@ -297,15 +292,15 @@ async def _candle_stream(
     """
     code = _code(interval)
     seconds = INTERVALS[code]
-    async with bus.subscribe([channel("price", row.symbol)]) as events:
+    async with bus.subscribe([channel_for(PriceTicked, row.symbol)]) as events:
         last, bar = await _candle_state(row, code)
         step, price, sequence = last.step, last.price, 1
         yield await _snapshot(row, history, interval, bar, sequence)
         async for event in events:
-            payload = event.payload
-            if payload is not None and int(payload["step"]) <= step:
+            tick = decode(event)
+            if isinstance(tick, PriceTicked) and tick.step <= step:
                 continue
-            if payload is None or int(payload["step"]) > step + 1:
+            if not isinstance(tick, PriceTicked) or tick.step > step + 1:
                 # A bus reconnect or a missed step: what the stream lost is in the database.
                 last, stored = await _candle_state(row, code)
                 if last.step <= step:
@@ -313,8 +308,8 @@ async def _candle_stream(
                 step, price, bar, sequence = last.step, last.price, stored, sequence + 1
                 yield await _snapshot(row, history, interval, bar, sequence)
                 continue
-            tick_price, ts = Decimal(payload["price"]), parse_time(payload["ts"])
-            bar = advance(bar, seconds, price, tick_price, Decimal(payload["volume"]), ts)
+            tick_price, ts = tick.price, tick.ts
+            bar = advance(bar, seconds, price, tick_price, tick.volume, ts)
             step, price, sequence = step + 1, tick_price, sequence + 1
             candle = _candle(row.symbol, interval, bar, ts)
             yield CandleUpdate(candle=candle, sequence=sequence, snapshot=False)

@@ -10,10 +10,11 @@ import strawberry
 
 from graphql_api.audit import Action
 from graphql_api.context import Context, Info
+from graphql_api.events import channel_for, decode
+from graphql_api.events.orders import OrderChanged
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import paginate, parse_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
-from graphql_api.pubsub import channel
 from graphql_api.services import orders as actions
 from models.orders import WORKING, OrderType, Side, TimeInForce
 from models.orders import Order as OrderRow
@@ -125,14 +126,15 @@ async def _order_stream(ctx: Context, owner: str, account: str | None) -> AsyncG
             query = query.filter(account_id=account)
         return list(await query.order_by("created_at"))
 
-    async with ctx.bus.subscribe([channel("orders", owner)]) as events:
+    async with ctx.bus.subscribe([channel_for(OrderChanged, owner)]) as events:
         for row in await snapshot():
             sequence += 1
             yield OrderUpdate(order=Order.from_model(row), sequence=sequence, snapshot=True)
         async for event in events:
-            rows = await snapshot() if event.resync else []
-            if event.payload is not None:
-                changed = await OrderRow.get_or_none(id=event.payload["orderId"])
+            change = decode(event)
+            rows = await snapshot() if change is None else []
+            if isinstance(change, OrderChanged):
+                changed = await OrderRow.get_or_none(id=change.order_id)
                 if changed is None or (account and str(changed.account_id) != account):
                     continue
                 rows = [changed]

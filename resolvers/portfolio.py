@@ -11,8 +11,11 @@ import strawberry
 
 from graphql_api.context import Context, Info
 from graphql_api.engine.equity import account_values, marks_by_symbol
+from graphql_api.events import channel_for, decode
+from graphql_api.events.market import PriceTicked
+from graphql_api.events.portfolio import PortfolioChanged
 from graphql_api.permissions import IsAuthenticated, target_user
-from graphql_api.pubsub import batches, channel
+from graphql_api.pubsub import batches
 from models.market import Instrument
 from models.portfolio import EquitySnapshot
 from models.positions import Position as PositionRow
@@ -114,17 +117,18 @@ async def portfolio_updates(
 async def _portfolio_stream(ctx: Context, owner: str) -> AsyncGenerator[PortfolioUpdate, None]:
     """The portfolio now, then again after each change of the owner's trading or of a held asset's mark."""
     symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
-    names = [channel("portfolio", owner)] + [channel("price", s) for s in symbols]
+    names = [channel_for(PortfolioChanged, owner)] + [channel_for(PriceTicked, s) for s in symbols]
     sequence = 1
     async with ctx.bus.subscribe(names) as events:
         current = await compute_portfolio(owner)
         yield PortfolioUpdate(portfolio=current, sequence=sequence, snapshot=True)
         async for batch in batches(events, _COALESCE_SECONDS):
             held = {entry.asset for entry in current.allocation}
+            changes = [decode(e) for e in batch]
             relevant = [
-                e
-                for e in batch
-                if e.resync or e.payload is None or e.payload.get("symbol", "") in held or "userId" in e.payload
+                c
+                for c in changes
+                if c is None or isinstance(c, PortfolioChanged) or (isinstance(c, PriceTicked) and c.symbol in held)
             ]
             if not relevant:
                 continue

@@ -12,10 +12,13 @@ import strawberry
 from graphql_api.audit import Action
 from graphql_api.context import Context, Info
 from graphql_api.engine.equity import marks_by_symbol
+from graphql_api.events import channel_for, decode
+from graphql_api.events.market import PriceTicked
+from graphql_api.events.positions import PositionChanged
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
-from graphql_api.pubsub import batches, channel
+from graphql_api.pubsub import batches
 from graphql_api.services import positions as actions
 from models.market import Instrument
 from models.positions import Position as PositionRow
@@ -120,7 +123,7 @@ async def position_updates(
 async def _position_stream(ctx: Context, owner: str, account: str | None) -> AsyncGenerator[PositionUpdate, None]:
     """Open positions first; then a position again whenever a fill changes it or its mark moves."""
     symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
-    names = [channel("positions", owner)] + [channel("price", s) for s in symbols]
+    names = [channel_for(PositionChanged, owner)] + [channel_for(PriceTicked, s) for s in symbols]
     sequence = 0
     async with ctx.bus.subscribe(names) as events:
         marks = await marks_by_symbol()
@@ -130,11 +133,10 @@ async def _position_stream(ctx: Context, owner: str, account: str | None) -> Asy
             yield PositionUpdate(position=position_view(row, marks[row.symbol]), sequence=sequence, snapshot=True)
         held = {row.symbol for row in rows}
         async for batch in batches(events, _COALESCE_SECONDS):
-            resync = any(e.resync for e in batch)
-            filled = {
-                (e.payload["accountId"], e.payload["symbol"]) for e in batch if e.payload and "accountId" in e.payload
-            }
-            moved = {e.payload["symbol"] for e in batch if e.payload and "accountId" not in e.payload}
+            changes = [decode(e) for e in batch]
+            resync = any(change is None for change in changes)
+            filled = {(c.account_id, c.symbol) for c in changes if isinstance(c, PositionChanged)}
+            moved = {c.symbol for c in changes if isinstance(c, PriceTicked)}
             if not (resync or filled or moved & held):
                 continue  # only prices of instruments the owner does not hold moved: nothing to read
             marks = await marks_by_symbol()

@@ -27,7 +27,9 @@ from tortoise.transactions import in_transaction
 
 from models.market import Candle, Instrument, LastPrice
 
-from ..pubsub import Bus, channel
+from ..events import publish
+from ..events.market import PriceTicked
+from ..pubsub import Bus
 from ..units import Seconds
 from .candles import INTERVALS, Bar, advance, floor_time, round_to_tick, tick_volume
 from .lease import Lease
@@ -59,11 +61,6 @@ def walk(seed: int, symbol: str, start: Decimal, tick: Decimal, volatility: Deci
         price = next_price(seed, symbol, step, price, tick, volatility)
         prices.append(price)
     return prices
-
-
-def tick_event(symbol: str, price: Decimal, step: int, ts: datetime, volume: Decimal) -> dict[str, object]:
-    """The one shape of a price event on the bus. ``volume`` is the base quantity the tick traded."""
-    return {"symbol": symbol, "price": price, "step": step, "ts": ts.isoformat(), "volume": volume}
 
 
 @dataclass
@@ -235,7 +232,7 @@ class MarketFeed:
         self._walkers = moved
         self.last_tick_at = now
         for w, volume in zip(moved, volumes, strict=True):
-            await self._bus.publish(channel("price", w.symbol), tick_event(w.symbol, w.price, w.step, now, volume))
+            await publish(self._bus, PriceTicked(symbol=w.symbol, price=w.price, step=w.step, ts=now, volume=volume))
         if self._after_tick is not None:
             await self._after_tick({w.symbol: (w.price, w.step) for w in moved})
 

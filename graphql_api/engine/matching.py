@@ -36,7 +36,11 @@ from models.orders import WORKING, Fill, Liquidity, Order, OrderStatus, OrderTyp
 from models.positions import Position
 from models.venues import Balance, VenueAccount
 
-from ..pubsub import Bus, channel
+from ..events import publish
+from ..events.orders import OrderChanged
+from ..events.portfolio import PortfolioChanged
+from ..events.positions import PositionChanged
+from ..pubsub import Bus
 from ..rejections import FundsShort
 from ..settings import Settings
 from .book import Book, Level, available, build_book, sweep
@@ -433,8 +437,8 @@ class PaperEngine:
 
     async def publish(self, changes: Changes) -> None:
         for order_id, user_id in changes.orders.items():
-            await self.bus.publish(channel("orders", user_id), {"orderId": order_id})
+            await publish(self.bus, OrderChanged(user_id=user_id, order_id=order_id))
         for (account_id, symbol), user_id in changes.positions.items():
-            await self.bus.publish(channel("positions", user_id), {"accountId": account_id, "symbol": symbol})
+            await publish(self.bus, PositionChanged(user_id=user_id, account_id=account_id, symbol=symbol))
         for user_id in changes.users:
-            await self.bus.publish(channel("portfolio", user_id), {"userId": user_id})
+            await publish(self.bus, PortfolioChanged(user_id=user_id))

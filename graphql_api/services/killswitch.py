@@ -16,12 +16,13 @@ from .. import audit
 from ..audit import Action
 from ..auth import utcnow
 from ..engine.types import Changes
+from ..events import publish
+from ..events.killswitch import KillSwitchFlipped
 from ..ownership import Actor
-from ..pubsub import channel
 from ..rejections import Invalid, NotAllowed
 from .deps import Deps
 
-GLOBAL_CHANNEL = channel("killswitch", "global")
+GLOBAL = "global"  # the channel key of the platform switch
 
 
 @dataclass
@@ -30,8 +31,8 @@ class Switched:
     cancelled_orders: int
 
 
-def switch_channel(scope: KillScope, user_id: str) -> str:
-    return GLOBAL_CHANNEL if scope == KillScope.GLOBAL else channel("killswitch", user_id)
+def switch_key(scope: KillScope, user_id: str) -> str:
+    return GLOBAL if scope == KillScope.GLOBAL else user_id
 
 
 async def _lock_switch(conn: BaseDBAsyncClient, scope: KillScope, user_id: str) -> KillSwitch:
@@ -99,7 +100,8 @@ async def set_kill_switch(deps: Deps, actor: Actor, scope: KillScope, reason: st
                 conn=conn,
             )
     await deps.engine.publish(changes)
-    await deps.bus.publish(switch_channel(scope, actor.user_id), {"scope": scope.value, "active": active})
+    flipped = KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=active)
+    await publish(deps.bus, flipped)
     return Switched(switch, cancelled)
 
 
