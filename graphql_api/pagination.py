@@ -1,8 +1,9 @@
-"""Keyset pagination over tortoise querysets, newest first, behind Relay connections.
+"""Keyset pagination on any sort key, and global IDs.
 
-A cursor encodes the (created_at, id) of an item; the next page is everything strictly before it in
-that order. Unlike offsets, pages stay stable while rows are inserted, and every page costs one
-indexed range query (plus one count).
+A cursor encodes the whole sort key of an item (every ordering column's value, in order); the next page
+is everything strictly after it in that order, whatever mix of ascending and descending columns the list
+uses. Unlike offsets, pages stay stable while rows are inserted, and every page costs one indexed range
+query (plus one count). The last ordering column must be unique (``id``) so the order is total.
 """
 
 from __future__ import annotations
@@ -10,30 +11,75 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
+import orjson
+from tortoise import fields
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
-
-from schema.common import Connection, Edge, PageInfo
 
 from .errors import BadUserInput
 
 T = TypeVar("T")
-M = TypeVar("M")
+
+NEWEST_FIRST = ("-created_at", "-id")
 
 
-def encode_cursor(created_at: datetime, pk: object) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{pk}".encode()).decode()
+@dataclass
+class Page(Generic[T]):
+    """One page of a list: the items with their cursors, and where the page sits."""
+
+    items: list[tuple[str, T]]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([_plain(v) for v in values])).decode()
+
+
+def decode_cursor(cursor: str, model: Any, columns: Sequence[str]) -> list[Any]:
+    """The sort key inside a cursor of this list, each value as its column's type."""
     try:
-        stamp, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), pk
-    except (ValueError, UnicodeDecodeError):
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(raw, list) or len(raw) != len(columns):
+            raise ValueError
+        values = []
+        for column, value in zip(columns, raw, strict=True):
+            field = model._meta.fields_map[column]
+            if isinstance(field, fields.DatetimeField):
+                value = datetime.fromisoformat(value)
+            elif isinstance(field, fields.DecimalField):
+                value = Decimal(value)
+            values.append(value)
+        return values
+    except (ValueError, TypeError, UnicodeDecodeError, orjson.JSONDecodeError):
         raise BadUserInput("after is not a cursor from this list", field="after") from None
+
+
+def _after(columns: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Q:
+    """Rows strictly after ``values`` in the order: the first differing column decides."""
+    alternatives = []
+    for i, (column, descending) in enumerate(columns):
+        equal = {name: value for (name, _), value in zip(columns[:i], values[:i], strict=True)}
+        beyond = {f"{column}__{'lt' if descending else 'gt'}": values[i]}
+        alternatives.append(Q(**equal, **beyond))
+    combined = alternatives[0]
+    for alternative in alternatives[1:]:
+        combined |= alternative
+    return combined
 
 
 def page_size(first: int | None, cap: int, default: int = 20) -> int:
@@ -53,27 +99,19 @@ async def paginate(
     after: str | None,
     cap: int,
     convert: Callable[[Any], T],
-) -> Connection[T]:
+    order: Sequence[str] = NEWEST_FIRST,
+) -> Page[T]:
+    """A page of ``queryset`` in ``order`` (tortoise notation, ``-`` for descending), after a cursor."""
     size = page_size(first, cap)
+    columns = [(key.lstrip("-"), key.startswith("-")) for key in order]
     total = await queryset.count()
-    page = queryset.order_by("-created_at", "-id")
+    page = queryset.order_by(*order)
     if after:
-        stamp, pk = decode_cursor(after)
-        page = page.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, id__lt=pk))
+        page = page.filter(_after(columns, decode_cursor(after, queryset.model, [c for c, _ in columns])))
     rows: Sequence[Any] = await page.limit(size + 1)
     more = len(rows) > size
-    rows = rows[:size]
-    edges = [Edge(cursor=encode_cursor(r.created_at, r.id), node=convert(r)) for r in rows]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=more,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=total,
-    )
+    items = [(encode_cursor([getattr(r, c) for c, _ in columns]), convert(r)) for r in rows[:size]]
+    return Page(items=items, has_next_page=more, has_previous_page=after is not None, total_count=total)
 
 
 def to_global_id(type_name: str, pk: object) -> str:

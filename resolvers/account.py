@@ -204,12 +204,14 @@ async def disable_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
 async def my_sessions(info: Info, first: First = None, after: After = None) -> Connection[Session]:
     principal = require_principal(info.context)
     live = SessionRow.filter(user_id=principal.user.id, revoked_at=None, expires_at__gt=utcnow())
-    return await paginate(
-        live,
-        first=first,
-        after=after,
-        cap=info.context.settings.max_page_size,
-        convert=lambda row: Session.from_model(row, principal.session_id),
+    return Connection.of(
+        await paginate(
+            live,
+            first=first,
+            after=after,
+            cap=info.context.settings.max_page_size,
+            convert=lambda row: Session.from_model(row, principal.session_id),
+        )
     )
 
 

@@ -98,7 +98,9 @@ async def kill_switch_history(info: Info, first: First = None, after: After = No
             created_at=row.created_at,
         )
 
-    return await paginate(query, first=first, after=after, cap=info.context.settings.max_page_size, convert=event)
+    return Connection.of(
+        await paginate(query, first=first, after=after, cap=info.context.settings.max_page_size, convert=event)
+    )
 
 
 async def kill_switch_changed(info: Info) -> AsyncGenerator[KillSwitchUpdate, None]:

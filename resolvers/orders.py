@@ -100,8 +100,10 @@ async def orders(
         query = query.filter(created_at__gte=f.from_)
     if f.to is not None:
         query = query.filter(created_at__lt=f.to)
-    return await paginate(
-        query, first=first, after=after, cap=info.context.settings.max_page_size, convert=Order.from_model
+    return Connection.of(
+        await paginate(
+            query, first=first, after=after, cap=info.context.settings.max_page_size, convert=Order.from_model
+        )
     )
 
 

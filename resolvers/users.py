@@ -67,8 +67,10 @@ async def users(
         if filter.search:
             term = filter.search.strip()
             query = query.filter(Q(email__icontains=term) | Q(name__icontains=term) | Q(wallet_address__icontains=term))
-    return await paginate(
-        query, first=first, after=after, cap=info.context.settings.max_page_size, convert=UserType.from_model
+    return Connection.of(
+        await paginate(
+            query, first=first, after=after, cap=info.context.settings.max_page_size, convert=UserType.from_model
+        )
     )
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
+from graphql_api.pagination import Page
+
 T = TypeVar("T")
 
 
@@ -53,6 +55,20 @@ class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page, each with its cursor.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
     total_count: int = strawberry.field(description="Number of items in the whole filtered list.")
+
+    @classmethod
+    def of(cls, page: Page[T]) -> Connection[T]:
+        edges = [Edge(cursor=cursor, node=node) for cursor, node in page.items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )
 
 
 def invalid(message: str, field: str | None = None, code: str = "INVALID_INPUT") -> InvalidInput:

@@ -24,6 +24,9 @@ from .orders import trading_account
 
 DEFAULT_PAPER_BALANCE = Decimal("100000")
 MAX_PAPER_BALANCE = Decimal("10000000")
+# Accounts per user, disconnected ones included: it bounds myVenueAccounts, and with the instrument list
+# also positions, so those lists need no paging.
+MAX_VENUE_ACCOUNTS = 50
 
 
 @dataclass
@@ -50,6 +53,10 @@ async def connect_venue(deps: Deps, actor: Actor, spec: ConnectSpec) -> VenueAcc
         label = (spec.label or row.name).strip()
         if not 1 <= len(label) <= 100:
             raise Invalid("label must be 1 to 100 characters", field="label")
+        if await VenueAccount.filter(user_id=actor.user.id).count() >= MAX_VENUE_ACCOUNTS:
+            raise Invalid(
+                f"at most {MAX_VENUE_ACCOUNTS} venue accounts per user", code="TOO_MANY_ACCOUNTS", field="venueId"
+            )
         if spec.environment == Environment.PAPER:
             return await _connect_paper(actor, row, label, spec)
         return await _connect_live(deps, actor, row, label, spec)
