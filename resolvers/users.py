@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -52,6 +52,20 @@ def _last_admin() -> InvalidInput:
     return invalid("the last active admin cannot be removed or demoted", "id", code="LAST_ADMIN")
 
 
+async def _record(info: Info, admin: User, action: Action, pk: str, detail: dict[str, Any], conn: Any) -> None:
+    """An admin action's row: the admin acted on the user ``pk``."""
+    await audit.record(
+        action,
+        Outcome.SUCCESS,
+        actor=admin,
+        target_type="User",
+        target_id=pk,
+        ip=info.context.client.ip,
+        detail=detail,
+        conn=conn,
+    )
+
+
 async def users(
     info: Info,
     filter: Annotated[UserFilter | None, strawberry.argument(description="Which users to list.")] = None,
@@ -91,16 +105,7 @@ async def approve_user(info: Info, id: GlobalID) -> AdminUserResult:
             return invalid("the user is already active", "id", code="ALREADY_ACTIVE")
         before = row.status
         await User.filter(id=pk).using_db(conn).update(status=UserStatus.ACTIVE, suspended_reason=None)
-        await audit.record(
-            Action.ADMIN_APPROVE_USER,
-            Outcome.SUCCESS,
-            actor=admin,
-            target_type="User",
-            target_id=pk,
-            ip=ctx.client.ip,
-            detail={"from": before},
-            conn=conn,
-        )
+        await _record(info, admin, Action.ADMIN_APPROVE_USER, pk, {"from": before}, conn)
     return UserUpdated(user=UserType.from_model(await User.get(id=pk)))
 
 
@@ -126,16 +131,7 @@ async def suspend_user(info: Info, input: Annotated[SuspendUserInput, _INPUT]) -
             .using_db(conn)
             .update(revoked_at=now, revoked_reason="user suspended")
         )
-        await audit.record(
-            Action.ADMIN_SUSPEND_USER,
-            Outcome.SUCCESS,
-            actor=admin,
-            target_type="User",
-            target_id=pk,
-            ip=ctx.client.ip,
-            detail={"reason": reason, "endedSessions": ended},
-            conn=conn,
-        )
+        await _record(info, admin, Action.ADMIN_SUSPEND_USER, pk, {"reason": reason, "endedSessions": ended}, conn)
     await announce_user_changed(ctx.bus, pk, "suspended")
     return UserUpdated(user=UserType.from_model(await User.get(id=pk)))
 
@@ -153,16 +149,7 @@ async def set_user_role(info: Info, input: Annotated[SetUserRoleInput, _INPUT]) 
         if before == RoleValue.ADMIN and after != RoleValue.ADMIN and await _active_admins(conn) <= 1:
             return _last_admin()
         await User.filter(id=pk).using_db(conn).update(role=after)
-        await audit.record(
-            Action.ADMIN_SET_USER_ROLE,
-            Outcome.SUCCESS,
-            actor=admin,
-            target_type="User",
-            target_id=pk,
-            ip=ctx.client.ip,
-            detail={"from": before.value, "to": after.value},
-            conn=conn,
-        )
+        await _record(info, admin, Action.ADMIN_SET_USER_ROLE, pk, {"from": before.value, "to": after.value}, conn)
     await announce_user_changed(ctx.bus, pk, "role changed")
     return UserUpdated(user=UserType.from_model(await User.get(id=pk)))
 
@@ -179,16 +166,7 @@ async def delete_user(info: Info, id: GlobalID) -> DeleteUserResult:
             return _last_admin()
         label = row.email or row.wallet_address or ""
         await row.delete(using_db=conn)
-        await audit.record(
-            Action.ADMIN_DELETE_USER,
-            Outcome.SUCCESS,
-            actor=admin,
-            target_type="User",
-            target_id=pk,
-            ip=ctx.client.ip,
-            detail={"label": label},
-            conn=conn,
-        )
+        await _record(info, admin, Action.ADMIN_DELETE_USER, pk, {"label": label}, conn)
     await announce_user_changed(ctx.bus, pk, "deleted")
     return UserDeleted(id=strawberry.ID(to_global_id("User", pk)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -68,23 +69,36 @@ async def _connect_paper(actor: Actor, row: Venue, label: str, spec: ConnectSpec
     start = spec.starting_balance if spec.starting_balance is not None else DEFAULT_PAPER_BALANCE
     if not Decimal(0) < start <= MAX_PAPER_BALANCE:
         raise Invalid(f"startingBalance must be above 0 and at most {MAX_PAPER_BALANCE}", field="startingBalance")
+    return await _open_account(
+        actor, row, label, Environment.PAPER, None, starting_balance=start, detail={"startingBalance": str(start)}
+    )
+
+
+async def _open_account(
+    actor: Actor,
+    venue: Venue,
+    label: str,
+    environment: Environment,
+    balances: dict[str, Decimal] | None,
+    detail: dict[str, str] | None = None,
+    **columns: Any,
+) -> VenueAccount:
+    """Create the account with its opening balances (a paper account: its starting balance in its quote
+    asset) and its audit row, in one transaction."""
     async with in_transaction() as conn:
         account = await VenueAccount.create(
-            user_id=actor.user.id,
-            venue_id=row.id,
-            environment=Environment.PAPER,
-            label=label,
-            starting_balance=start,
-            using_db=conn,
+            user_id=actor.user.id, venue_id=venue.id, environment=environment, label=label, using_db=conn, **columns
         )
-        await Balance.create(account_id=account.id, asset=account.quote_asset, total=start, using_db=conn)
+        opening = balances if balances is not None else {account.quote_asset: account.starting_balance}
+        for asset, amount in opening.items():
+            await Balance.create(account_id=account.id, asset=asset, total=amount, using_db=conn)
         await audit.by(
             actor,
             Action.VENUE_CONNECT,
             Outcome.SUCCESS,
             target_type="VenueAccount",
             target_id=account.id,
-            detail={"venue": row.id, "environment": "PAPER", "startingBalance": str(start)},
+            detail={"venue": venue.id, "environment": environment.value, **(detail or {})},
             conn=conn,
         )
     return account
@@ -116,28 +130,7 @@ async def _connect_live(deps: Deps, actor: Actor, row: Venue, label: str, spec: 
     sealed = credentials_cipher(deps).encrypt(
         "\n".join([credentials.api_key, credentials.api_secret, credentials.passphrase or ""])
     )
-    async with in_transaction() as conn:
-        account = await VenueAccount.create(
-            user_id=actor.user.id,
-            venue_id=row.id,
-            environment=Environment.LIVE,
-            label=label,
-            credentials=sealed,
-            last_sync_at=utcnow(),
-            using_db=conn,
-        )
-        for asset, amount in remote.items():
-            await Balance.create(account_id=account.id, asset=asset, total=amount, using_db=conn)
-        await audit.by(
-            actor,
-            Action.VENUE_CONNECT,
-            Outcome.SUCCESS,
-            target_type="VenueAccount",
-            target_id=account.id,
-            detail={"venue": row.id, "environment": "LIVE"},
-            conn=conn,
-        )
-    return account
+    return await _open_account(actor, row, label, Environment.LIVE, remote, credentials=sealed, last_sync_at=utcnow())
 
 
 async def disconnect_venue(deps: Deps, actor: Actor, account_id: str) -> VenueAccount:
