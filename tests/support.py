@@ -280,6 +280,22 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+async def holds_for(
+    predicate: Callable[[], bool | Awaitable[bool]], *, seconds: Seconds, interval: Seconds = 0.1
+) -> None:
+    """Assert that ``predicate`` stays true, checked every ``interval``, for ``seconds``: a state that must
+    last (an outage, not a blip), checked throughout rather than once after a sleep."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        assert result, "the condition stopped holding"
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(interval)
+
+
 @dataclass
 class ServerProcess:
     """``python -m graphql_api`` as a child process, as production runs it."""
@@ -319,7 +335,9 @@ class ServerProcess:
         except (httpx.HTTPError, ValueError):
             return None
 
-    async def wait_ready(self, timeout: Seconds = 30) -> dict[str, Any]:
+    # A cold start imports for about 6 s of CPU and may migrate a fresh database; on a loaded machine that
+    # takes far longer than on an idle one.
+    async def wait_ready(self, timeout: Seconds = 90) -> dict[str, Any]:
         async def is_ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
