@@ -41,6 +41,7 @@ from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .loaders import Loaders
 from .pubsub import Bus
@@ -98,6 +99,9 @@ class GraphQLApp(GraphQL[Context, None]):
         except ServiceUnavailable:
             response = unavailable_response()
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses bytes that are not UTF-8 with a JSONDecodeError, which the view answers with 400.
@@ -315,6 +319,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", sessions.closing_watchers(graphql)),
             Route("/health", health),
             Route("/ready", ready),
+            *([graphiql_assets()] if settings.graphiql else []),
         ],
         middleware=middleware,
         exception_handlers={StarletteHTTPException: _starlette_error, 500: _server_error},
