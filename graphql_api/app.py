@@ -35,6 +35,7 @@ from schema import build_schema
 from . import db, sessions
 from .auth import AuthenticationFailed
 from .context import Context
+from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
@@ -92,13 +93,33 @@ class GraphQLApp(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        try:
-            response = await self.run(Request(scope, receive))
-        except HTTPException as exc:
-            response = _transport_error(exc)
-        except ServiceUnavailable:
-            response = unavailable_response()
+        resources: Resources = scope["app"].state.resources
+        response = await self._within_deadline(Request(scope, receive), resources.settings)
         await response(scope, receive, send)
+
+    async def _within_deadline(self, request: Request, settings: Settings) -> Response:
+        """The response, or DEADLINE_EXCEEDED once the request's deadline passes with nothing committed
+        (the request then goes on in the background, where a commit is refused: see deadline.py)."""
+        deadline = Deadline(settings.request_deadline)
+        token = current_deadline.set(deadline)
+        try:
+            task = asyncio.ensure_future(self._respond(request))  # runs in a copy of the context: the deadline
+        finally:
+            current_deadline.reset(token)
+        await asyncio.wait({task}, timeout=deadline.remaining())
+        if not task.done() and deadline.close():
+            task.add_done_callback(_collect_late)
+            log.warning("request past its %ss deadline answered as not executed", settings.request_deadline)
+            return error_response(NOT_EXECUTED, DeadlineExceeded.code, 504)
+        return await task  # done, or a commit has begun: its outcome is the answer
+
+    async def _respond(self, request: Request) -> Response:
+        try:
+            return await self.run(request)
+        except HTTPException as exc:
+            return _transport_error(exc)
+        except ServiceUnavailable:
+            return unavailable_response()
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()
@@ -121,6 +142,8 @@ class GraphQLApp(GraphQL[Context, None]):
         if ServiceUnavailable.code in codes:
             response.status_code = 503
             response.headers["Retry-After"] = str(RETRY_AFTER)
+        elif DeadlineExceeded.code in codes:
+            response.status_code = 504
         return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
@@ -156,6 +179,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if context.principal is not None:
             sessions.watch_socket(context)
         return UNSET
+
+
+def _collect_late(task: asyncio.Future[Response]) -> None:
+    # The client was answered at the deadline; what the request did afterwards is only logged.
+    if not task.cancelled() and task.exception() is not None:
+        log.info("request finished after its deadline: %r", task.exception())
 
 
 class BodySizeLimit:

@@ -4,6 +4,7 @@ can retry, never a 500 in plain text."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from graphql_api.client import GraphQLClient
 
 from .accounts import register
 from .support import LegConfig, ServerHandle, TcpProxy, migrate, own_database, production_sqlite_env, spawn_servers
+from .trading import PLACE, paper_account, place
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -143,4 +145,63 @@ async def test_a_database_outage_is_a_503_with_retry_after(leg: LegConfig, tmp_p
             async with GraphQLClient(proc.url, headers=account.headers) as api:
                 assert (await api.query("{ me { id } }"))["me"]["id"] == account.user_id
     finally:
+        await proxy.cut()
+
+
+@pytest.mark.legs("postgres")
+async def test_an_order_past_its_deadline_is_answered_in_time_and_never_executed(
+    leg: LegConfig, tmp_path: Path
+) -> None:
+    """PostgreSQL goes quiet (reachable, not refusing, not answering) while an order is placed: the client is
+    told at its deadline that the order was not executed, and when the database answers again the order
+    is indeed nowhere and the cash untouched."""
+    database = urlsplit(await own_database(leg, tmp_path, "deadline"))
+    proxy = TcpProxy(database.hostname or "127.0.0.1", database.port or 5432)
+    await proxy.start()
+    deadline = 2.0
+    env = leg.env(
+        DATABASE_URL=f"postgresql://{database.username}@127.0.0.1:{proxy.port}{database.path}",
+        BROADCAST_NAMESPACE="test-deadline",
+        DATA_DIR=str(tmp_path),
+        REQUEST_DEADLINE=str(deadline),
+        FEED_ENABLED="false",  # the feed's own statements would hold the paused connections too
+    )
+    order = {"symbol": "BTC", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000"}
+    try:
+        async with spawn_servers([env], tmp_path) as (proc,):
+            await proc.wait_ready(timeout=120)
+            async with GraphQLClient(proc.url) as api:
+                account = await register(api)
+            async with GraphQLClient(proc.url, headers=account.headers) as api:
+                venue_account = await paper_account(api)
+                # In time, an order goes through.
+                first = await place(api, venue_account, clientOrderId="in-time", **order)
+                assert first["__typename"] == "OrderPlaced"
+
+                proxy.pause()
+                started = time.monotonic()
+                body = await api.execute(
+                    PLACE, {"input": {"venueAccountId": venue_account, "clientOrderId": "late", **order}}
+                )
+                answered = time.monotonic() - started
+                assert body == {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "the request did not complete within its deadline and was not executed; "
+                            "it is safe to retry",
+                            "extensions": {"code": "DEADLINE_EXCEEDED"},
+                        }
+                    ],
+                }
+                assert deadline <= answered < deadline + 1.5
+                proxy.resume()
+                await proc.wait_ready(timeout=30)
+                orders = await api.query("{ orders(first: 10) { edges { node { clientOrderId } } } }")
+                assert [e["node"]["clientOrderId"] for e in orders["orders"]["edges"]] == ["in-time"]
+                # Retried with the same idempotency key, it is placed afresh: no earlier order holds the key.
+                retry = await place(api, venue_account, clientOrderId="late", **order)
+                assert (retry["__typename"], retry["replayed"]) == ("OrderPlaced", False)
+    finally:
+        proxy.resume()
         await proxy.cut()
