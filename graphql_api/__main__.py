@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .logbounds import bound_log_records
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("graphql_api")
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         ws="websockets-sansio",
         lifespan="on",
     )
+    # uvicorn's Config has just configured its loggers' handlers; bound them and ours.
+    bound_log_records("uvicorn", "uvicorn.error", "uvicorn.access")
     # uvicorn exits non-zero itself when the lifespan fails (e.g. pending migrations in production).
     uvicorn.Server(config).run()
     return 0

@@ -19,7 +19,8 @@ from strawberry.extensions import (
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
-from graphql_api.errors import MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.inputs import CheckArgumentValues
 from graphql_api.permissions import IsAdmin, IsAuthenticated, IsTrader
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import account, auth, market
@@ -287,13 +288,14 @@ class Subscription:
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the document limits of ``settings``; with none, the limits do not apply (SDL export)."""
     # Factories, not instances: strawberry builds extensions per operation and some keep per-operation state.
+    suggestions = settings is None or settings.field_suggestions
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        MaskInternalErrors,
+        partial(MaskInternalErrors, suggestions=suggestions),
         SubscriptionsOverWebSocketOnly,
+        partial(CheckArgumentValues, suggestions=suggestions),
         # Parsing is pure; validation is not cached because a rule depends on the transport (see errors.py).
         partial(ParserCache, maxsize=1024),
     ]
-    suggestions = True
     if settings is not None:
         extensions += [
             partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
@@ -302,8 +304,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ]
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-        suggestions = settings.field_suggestions
-    return strawberry.Schema(
+    return ApiSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
