@@ -20,6 +20,9 @@ from starlette.datastructures import Secret
 
 from .units import Seconds
 
+# The page size of a connection whose `first` is not given (capped by MAX_PAGE_SIZE).
+DEFAULT_PAGE_SIZE = 20
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -101,9 +104,10 @@ class Settings:
     graphiql: bool = True
     introspection: bool = True
     field_suggestions: bool = True
-    max_query_depth: int = 12
+    max_query_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000
+    max_query_cost: int = 10_000
     max_body_bytes: int = 1_000_000
     max_page_size: int = 100
     max_symbols_per_subscription: int = 50
@@ -208,9 +212,10 @@ class Settings:
             graphiql=_bool(env, "GRAPHIQL", not production),
             introspection=_bool(env, "INTROSPECTION", not production),
             field_suggestions=_bool(env, "FIELD_SUGGESTIONS", not production),
-            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
             max_aliases=_int(env, "MAX_ALIASES", 30, minimum=1),
             max_tokens=_int(env, "MAX_TOKENS", 5000, minimum=10),
+            max_query_cost=_int(env, "MAX_QUERY_COST", 10_000, minimum=1),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000, minimum=1024),
             max_page_size=_int(env, "MAX_PAGE_SIZE", 100, minimum=1),
             max_symbols_per_subscription=_int(env, "MAX_SYMBOLS_PER_SUBSCRIPTION", 50, minimum=1),

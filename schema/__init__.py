@@ -8,18 +8,12 @@ from typing import TYPE_CHECKING
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.errors import MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.limits import DocumentLimits
 from graphql_api.permissions import IsAdmin, IsAuthenticated, IsTrader
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import account, auth, market
@@ -290,16 +284,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         MaskInternalErrors,
         SubscriptionsOverWebSocketOnly,
-        # Parsing is pure; validation is not cached because a rule depends on the transport (see errors.py).
-        partial(ParserCache, maxsize=1024),
     ]
     suggestions = True
-    if settings is not None:
-        extensions += [
-            partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-            partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-            partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        ]
+    if settings is None:
+        extensions.append(partial(ParserCache, maxsize=1024))
+    else:
+        # Parses (cached) and refuses documents over the token, alias, depth or cost limits in one linear
+        # pass, before validation; validation is not cached because a rule depends on the transport.
+        extensions.append(partial(DocumentLimits, settings))
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
         suggestions = settings.field_suggestions

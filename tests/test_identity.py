@@ -322,7 +322,7 @@ async def test_sessions_are_listed_revoked_and_private(api: GraphQLClient, trade
 async def test_logout_ends_the_session_and_clears_cookies(api: GraphQLClient, trader: Account) -> None:
     async with as_user(api.base_url, trader) as client:
         response = await client.http.post("/graphql", json={"query": "mutation { logout }"})
-        assert response.json() == {"data": {"logout": True}}
+        assert response.json() == {"data": {"logout": True}, "extensions": {"cost": {"requested": 0, "limit": 10_000}}}
         assert 'access_token=""' in response.headers.get("set-cookie", "") or "Max-Age=0" in response.headers.get(
             "set-cookie", ""
         )
