@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         proxy_headers=True,
         ws="websockets-sansio",
+        # Frames over the body cap are refused by the protocol layer before they are buffered whole.
+        ws_max_size=settings.max_body_bytes,
         lifespan="on",
     )
     # uvicorn's Config has just configured its loggers' handlers; bound them and ours.

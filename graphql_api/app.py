@@ -44,6 +44,7 @@ from .engine.matching import PaperEngine
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
+from .limits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
@@ -67,6 +68,7 @@ class Resources:
         self.counters = WindowCounters(self.redis, prefix=f"{settings.broadcast_namespace}:rl")
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
+        self.sockets = SocketRegistry()
         self._next_snapshot = 0.0
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
@@ -181,6 +183,7 @@ class GraphQLApp(GraphQL[Context, None]):
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from None
         if context.principal is not None:
+            context.request.scope[USER_SCOPE_KEY] = context.principal.user_id  # counted per user by SocketLimits
             sessions.watch_socket(context)
         return UNSET
 
@@ -349,7 +352,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", sessions.closing_watchers(graphql)),
+            WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
             Route("/health", health),
             Route("/ready", ready),
             *([graphiql_assets()] if settings.graphiql else []),

@@ -19,6 +19,7 @@ from tortoise.queryset import QuerySet
 from schema.common import Connection, Edge, PageInfo
 
 from .errors import BadUserInput
+from .settings import DEFAULT_PAGE_SIZE
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -36,7 +37,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadUserInput("after is not a cursor from this list", field="after") from None
 
 
-def page_size(first: int | None, cap: int, default: int = 20) -> int:
+def page_size(first: int | None, cap: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     if first is None:
         return min(default, cap)
     if first < 0:

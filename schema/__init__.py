@@ -8,20 +8,15 @@ from typing import TYPE_CHECKING
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
 from graphql_api.inputs import CheckArgumentValues
+from graphql_api.limits import DocumentLimits
 from graphql_api.permissions import IsAdmin, IsAuthenticated, IsTrader
+from graphql_api.ratelimit import AUTH, MARKET_DATA, TRADING, RateLimit, default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import account, auth, market
 from resolvers import killswitch as killswitch_ops
@@ -47,29 +42,45 @@ _TRADER: list[type[BasePermission]] = [IsTrader]
 @strawberry.type(description="Read-only entry points.")
 class Query:
     instruments: list[Instrument] = strawberry.field(
-        resolver=market.instruments, description="Every listed instrument, ordered by asset index."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.instruments,
+        description="Every listed instrument, ordered by asset index.",
     )
     instrument: Instrument = strawberry.field(
-        resolver=market.instrument, description="One instrument by symbol (case-insensitive)."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.instrument,
+        description="One instrument by symbol (case-insensitive).",
     )
-    price: Price = strawberry.field(resolver=market.price, description="The latest feed price of one instrument.")
+    price: Price = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.price,
+        description="The latest feed price of one instrument.",
+    )
     prices: list[Price] = strawberry.field(
-        resolver=market.prices, description="The latest feed prices of several instruments, in the order asked."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.prices,
+        description="The latest feed prices of several instruments, in the order asked.",
     )
     candles: list[Candle] = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
         resolver=market.candles,
         description="OHLCV candles of one instrument, ascending by openTime; the last may still be open. "
         "With `from`, the first `limit` from there on; otherwise the latest `limit` up to `to` (or now).",
     )
     ticker: Ticker = strawberry.field(
-        resolver=market.ticker, description="Rolling 24-hour statistics of one instrument."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.ticker,
+        description="Rolling 24-hour statistics of one instrument.",
     )
     order_book: OrderBook = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
         resolver=market.order_book,
         description="The paper venue's order book around the current price: what an order placed now fills against.",
     )
     market_stats: MarketStats = strawberry.field(
-        resolver=market.market_stats, description="Platform-wide 24-hour statistics: turnover, top gainers and losers."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market.market_stats,
+        description="Platform-wide 24-hour statistics: turnover, top gainers and losers.",
     )
     node: Node | None = strawberry.field(
         resolver=nodes.node, description="Any object by global ID, if it exists and is visible to the caller."
@@ -88,11 +99,17 @@ class Query:
         resolver=admin.admin_stats, permission_classes=_ADMIN, description="Admin: user and session counts."
     )
     venues: list[tr.Venue] = strawberry.field(
-        resolver=venue_ops.venues, description="The venue catalog: crypto exchanges and tokenized-securities venues."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=venue_ops.venues,
+        description="The venue catalog: crypto exchanges and tokenized-securities venues.",
     )
-    venue: tr.Venue | None = strawberry.field(resolver=venue_ops.venue, description="One venue by key.")
+    venue: tr.Venue | None = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)], resolver=venue_ops.venue, description="One venue by key."
+    )
     venue_instruments: list[Instrument] = strawberry.field(
-        resolver=venue_ops.venue_instruments, description="Instruments tradable on a venue."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=venue_ops.venue_instruments,
+        description="Instruments tradable on a venue.",
     )
     my_venue_accounts: list[tr.VenueAccount] = strawberry.field(
         resolver=venue_ops.my_venue_accounts, permission_classes=_AUTH, description="The caller's venue accounts."
@@ -127,22 +144,28 @@ class Query:
 @strawberry.type(description="State-changing entry points. Expected failures are members of each result union.")
 class Mutation:
     register: idt.RegisterResult = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=auth.register,
         description="Create an account. The first becomes ADMIN; later ones TRADER, signed in at once in open "
         "registration mode or PENDING approval in approval mode.",
     )
     login: idt.LoginResult = strawberry.mutation(
-        resolver=auth.login, description="Sign in with email, password and (when enabled) a TOTP code."
+        extensions=[RateLimit(AUTH)],
+        resolver=auth.login,
+        description="Sign in with email, password and (when enabled) a TOTP code.",
     )
     wallet_challenge: idt.WalletChallenge = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=auth.wallet_challenge,
         description="Start Sign-In with Ethereum: a single-use EIP-4361 message for the wallet to sign.",
     )
     wallet_verify: idt.WalletVerifyResult = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=auth.wallet_verify,
         description="Finish Sign-In with Ethereum; creates the account on first sign-in.",
     )
     refresh_token: idt.AuthPayload = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=auth.refresh_token,
         description="Exchange a refresh token for new tokens. Each refresh token works once; reusing one ends "
         "its session. Failures are UNAUTHENTICATED errors.",
@@ -213,29 +236,37 @@ class Mutation:
         resolver=venue_ops.sync_venue, permission_classes=_TRADER, description="Synchronise balances with the venue."
     )
     send_test_order: tr.PlaceOrderResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=order_ops.send_test_order,
         permission_classes=_TRADER,
         description="Paper only: an order that cannot fill, to check the path end to end.",
     )
     place_order: tr.PlaceOrderResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=order_ops.place_order,
         permission_classes=_TRADER,
         description="Place an order on a paper account. Idempotent on clientOrderId.",
     )
     cancel_order: tr.CancelOrderResult = strawberry.mutation(
-        resolver=order_ops.cancel_order, permission_classes=_TRADER, description="Cancel a working order."
+        extensions=[RateLimit(TRADING)],
+        resolver=order_ops.cancel_order,
+        permission_classes=_TRADER,
+        description="Cancel a working order.",
     )
     cancel_all_orders: tr.CancelAllResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=order_ops.cancel_all_orders,
         permission_classes=_TRADER,
         description="Cancel every working order of an account.",
     )
     close_position: tr.ClosePositionResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=portfolio_ops.close_position,
         permission_classes=_TRADER,
         description="Sell a whole position at market (cancelling its working sells first).",
     )
     close_all_positions: tr.CloseAllResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=portfolio_ops.close_all_positions,
         permission_classes=_TRADER,
         description="Close every open position of an account.",
@@ -293,17 +324,16 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         partial(MaskInternalErrors, suggestions=suggestions),
         SubscriptionsOverWebSocketOnly,
         partial(CheckArgumentValues, suggestions=suggestions),
-        # Parsing is pure; validation is not cached because a rule depends on the transport (see errors.py).
-        partial(ParserCache, maxsize=1024),
     ]
-    if settings is not None:
-        extensions += [
-            partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-            partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-            partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        ]
+    if settings is None:
+        extensions.append(partial(ParserCache, maxsize=1024))
+    else:
+        # Parses (cached) and refuses documents over the token, alias, depth or cost limits in one linear
+        # pass, before validation; validation is not cached because a rule depends on the transport.
+        extensions.append(partial(DocumentLimits, settings))
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
+    default_category(Query, Mutation)
     return ApiSchema(
         query=Query,
         mutation=Mutation,

@@ -64,6 +64,13 @@ class LegConfig:
             "FEED_LEADER_POLL": "0.2",
             "EQUITY_SNAPSHOT_INTERVAL": "1",
             "BROADCAST_NAMESPACE": NAMESPACE,
+            # Tests send far more requests than a person: the request-category limits are tested on their own
+            # server with low values (test_rate_limits.py).
+            "RATE_LIMIT_GENERAL": "100000",
+            "RATE_LIMIT_TRADING": "100000",
+            "RATE_LIMIT_MARKET_DATA": "100000",
+            "RATE_LIMIT_AUTH": "100000",
+            "WS_MESSAGES_PER_SECOND": "1000",
         }
         env.update(overrides)
         return env
