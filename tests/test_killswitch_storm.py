@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from graphql_api.client import GraphQLClient
@@ -95,7 +96,10 @@ async def _storm(
     try:
         await wait_until(lambda: storm.accepted >= warm_up, timeout=60, interval=0.005)
         storm.requested = time.monotonic()
-        storm.answer = await activate()
+        try:
+            storm.answer = await activate()
+        except httpx.TimeoutException:
+            pytest.fail(f"the activation was not answered within {time.monotonic() - storm.requested:.0f} s")
         storm.answered = time.monotonic()
         storm.answered_at = datetime.now(UTC)
         await asyncio.wait_for(asyncio.gather(*loops), timeout=180)
