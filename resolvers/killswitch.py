@@ -114,8 +114,10 @@ async def _activate(info: Info, scope_in: KillSwitchScope, reason_in: str) -> Ki
     after that commit, must take the same lock, so the placement commits first: before step 2 commits,
     before the answer, and its order, if it rests, is cancelled by the sweep. Hence every placement whose
     request starts after the answer is refused, and every order accepted without seeing the switch was
-    committed before step 2 took its account's lock. Orders in the middle of their transaction when step
-    1 commits are exactly those the barrier waits for. Stop orders triggered by ticks are not placements:
+    committed before step 2 took its account's lock. Of the placements in the middle of their
+    transaction when step 1 commits, those that already read the switch hold their account's lock and
+    the barrier waits for them; the others (queued for the lock, or holding it but not yet reading) read
+    it after step 1 and are refused. Stop orders triggered by ticks are not placements:
     a pending stop is a working order, so it either triggers before the sweep reaches its account (as it
     could before any activation) or is cancelled by it. New accounts cannot slip past the sweep: an
     account a placement can lock was committed before that placement began, so before step 1 committed

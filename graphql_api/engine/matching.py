@@ -475,11 +475,12 @@ class PaperEngine:
         cash = await self._cash(conn, account_id)
         held = await Position.filter(account_id=account_id, symbol__in={o.symbol for o in working}).using_db(conn)
         positions = {p.symbol: p for p in held}
+        now = datetime.now(UTC)
         for order in working:
             if order.symbol not in positions:
                 positions[order.symbol] = Position(account_id=account_id, user_id=order.user_id, symbol=order.symbol)
             self._finish(order, cash, positions[order.symbol], OrderStatus.CANCELED, reason)
-            order.updated_at = datetime.now(UTC)
+            order.updated_at = now
             changes.orders[str(order.id)] = str(order.user_id)
             changes.positions[(account_id, order.symbol)] = str(order.user_id)
         await (
@@ -490,7 +491,7 @@ class PaperEngine:
                 reason=reason,
                 reserved_cash=Decimal(0),
                 reserved_quantity=Decimal(0),
-                updated_at=working[-1].updated_at,
+                updated_at=now,
             )
         )
         await cash.save(using_db=conn)
