@@ -1,5 +1,6 @@
 # Sourced by scripts/serve and scripts/test; defines use_venv, which makes the virtualenv exist and match
-# pyproject.toml, then activates it. Usage: . scripts/_venv.sh && use_venv [extras]   e.g. "use_venv dev"
+# the lock file (requirements.lock, or requirements-dev.lock with "dev"; scripts/lock writes them from
+# pyproject.toml), then activates it. Usage: . scripts/_venv.sh && use_venv [extras]   e.g. "use_venv dev"
 # A function with explicit arguments, not the sourced file's positional parameters: `. file` with no
 # arguments hands the file the caller's own "$@" (scripts/serve's --port 8080 would be read as extras).
 # VENV_DIR (default ./.venv) points at another virtualenv, e.g. one shared by several checkouts.
@@ -20,15 +21,17 @@ use_venv() {
   if [ ! -x "$venv/bin/python" ]; then
     "$python_bin" -m venv "$venv"
   fi
-  # Reinstall only when pyproject.toml changed since the last install or the extras asked for are missing
-  # (an install with "dev" serves a plain run as well).
+  # Reinstall only when pyproject.toml or the lock files changed since the last install, or the extras
+  # asked for are missing (an install with "dev" serves a plain run as well). The locked versions go in
+  # first; the project itself then adds no dependency of its own choosing (--no-deps).
+  local lock="requirements.lock"
+  if [ "$extras" = "dev" ]; then lock="requirements-dev.lock"; fi
   local stamp
-  stamp="$venv/.installed-$(sha256sum < pyproject.toml | cut -c1-16)"
+  stamp="$venv/.installed-$(cat pyproject.toml requirements.lock requirements-dev.lock | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || { [ -n "$extras" ] && ! grep -qx "$extras" "$stamp"; }; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    local spec="."
-    if [ -n "$extras" ]; then spec=".[$extras]"; fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
     rm -f "$venv"/.installed-*
     echo "${extras:-base}" > "$stamp"
   fi
