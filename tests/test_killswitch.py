@@ -12,10 +12,10 @@ import pytest
 from graphql_api.client import GraphQLClient, GraphQLWSClient
 from graphql_api.pagination import from_global_id
 from models.audit import AuditEntry
-from models.trading import WORKING, Alert
+from models.trading import WORKING, Alert, KillSwitchEvent
 from models.trading import Order as OrderRow
 
-from .accounts import Account, as_user, error_code
+from .accounts import Account, as_user, error_code, register
 from .support import ServerHandle
 from .trading import paper_account, place, placed
 
