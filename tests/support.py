@@ -319,7 +319,8 @@ class ServerProcess:
         except (httpx.HTTPError, ValueError):
             return None
 
-    async def wait_ready(self, timeout: Seconds = 30) -> dict[str, Any]:
+    async def wait_ready(self, timeout: Seconds = 90) -> dict[str, Any]:
+        # Generous: on a loaded 2-core machine importing the app alone can take 20 s of wall time.
         async def is_ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
