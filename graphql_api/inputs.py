@@ -43,8 +43,10 @@ from .errors import BadUserInput
 # Characters allowed per String / ID value unless declared below.
 DEFAULT_MAX_LENGTH = {"String": 1000, "ID": 128}
 
-# Declared limits: by schema coordinate first, then by argument or input-field name. Where a value
-# is compared with or stored in a column, the limit is the column's.
+# Declared limits: by schema coordinate first, then by argument or input-field name. Declared where a
+# value reaches a column or a query with no check of its own before; where a resolver checks a length
+# itself (names, reasons, labels, emails, passwords) it answers with its result union, and the default
+# only keeps a huge value away from it.
 MAX_LENGTH: dict[str, int] = {
     # Instrument symbols (instruments.symbol, orders.symbol, ...), wherever a symbol is asked for.
     "symbol": 32,
@@ -53,24 +55,8 @@ MAX_LENGTH: dict[str, int] = {
     "Query.venue(id:)": 32,
     "Query.venueInstruments(venueId:)": 32,
     "ConnectVenueInput.venueId": 32,
-    # Identity columns.
-    "email": 254,
-    "RegisterInput.name": 100,
-    "UpdateProfileInput.name": 100,
-    "UpdateProfileInput.timezone": 64,
-    "UpdateProfileInput.language": 16,
-    "device": 200,
-    "ConnectVenueInput.label": 100,
-    "clientOrderId": 64,
-    "reason": 500,
-    # Wallet sign-in: an address, a 65-byte signature in hex, a referral code, and the EIP-4361 message.
-    "address": 42,
-    "WalletVerifyInput.signature": 140,
-    "referralCode": 16,
-    "WalletVerifyInput.message": 4000,
-    # TOTP codes.
-    "code": 16,
-    "totpCode": 16,
+    # An EIP-4361 message may list resources: room above the default.
+    "WalletVerifyInput.message": 10000,
 }
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from tortoise.connection import get_connection
 
 from graphql_api.client import GraphQLClient
 
@@ -205,3 +206,12 @@ async def test_an_order_past_its_deadline_is_answered_in_time_and_never_executed
     finally:
         proxy.resume()
         await proxy.cut()
+
+
+@pytest.mark.legs("postgres")
+async def test_postgres_connections_bound_statements_locks_and_idle_transactions(server: ServerHandle) -> None:
+    rows = await get_connection("default").execute_query_dict(
+        "SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock, "
+        "current_setting('idle_in_transaction_session_timeout') AS idle"
+    )
+    assert rows == [{"statement": "30s", "lock": "30s", "idle": "30s"}]
