@@ -1,6 +1,8 @@
-"""`python -m bench [--leg sqlite|postgres|both] [--quick] [--http-client streams|httpx] [--json PATH]`.
+"""`python -m bench [--leg sqlite|postgres|both] [--quick] [--http-client streams|httpx] [--json PATH]`
+`python -m bench compare [--rounds 3] [--only me,instruments,orders,ticks] [--subscribers N] [--quick]`
 
-Run from the repository root. Figures go to stdout, progress to stderr.
+Run from the repository root. Figures go to stdout, progress to stderr. The first form measures the
+project alone, per leg; ``compare`` puts each figure beside its anchor (see ``bench/compare.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,54 @@ async def _run_legs(names: list[str], plan: Plan) -> list[LegResult]:
     return results
 
 
+def _run(coroutine_factory: Callable[[], Any]) -> Any:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine_factory())
+
+
+def compare_main(argv: list[str]) -> int:
+    from . import compare
+
+    parser = argparse.ArgumentParser(prog="python -m bench compare", description=compare.__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="me,instruments,orders,ticks", help="comma-separated workloads")
+    parser.add_argument("--concurrency", type=int, default=32, help="HTTP connections (wrk's -c)")
+    parser.add_argument("--requests", type=int, default=3000, help="HTTP requests per round")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--ticks", type=int, default=20, help="ticks each subscriber receives per round")
+    parser.add_argument("--quick", action="store_true", help="small counts for a smoke run")
+    parser.add_argument("--json", type=Path, metavar="PATH")
+    args = parser.parse_args(argv)
+    only = frozenset(w.strip() for w in args.only.split(",") if w.strip())
+    unknown = only - {"me", "instruments", "orders", "ticks"}
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    options = compare.Options(
+        rounds=args.rounds,
+        concurrency=args.concurrency,
+        requests=300 if args.quick else args.requests,
+        subscribers=100 if args.quick else args.subscribers,
+        ticks=5 if args.quick else args.ticks,
+        only=only,
+    )
+    soft, _ = raise_fd_limit()
+    if soft < options.subscribers * 2 + 200:
+        progress(f"warning: open-files limit {soft} is low for {options.subscribers} subscribers")
+    try:
+        rows = _run(lambda: compare.compare(options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        progress("interrupted; servers stopped")
+        return 130
+    compare.print_rows(rows, options)
+    if args.json is not None:
+        args.json.write_bytes(compare.as_json(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--leg", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--quick", action="store_true", help="small counts for a smoke run (under a minute)")

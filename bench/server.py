@@ -127,12 +127,15 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
-class ServerProcess:
-    def __init__(self, leg: Leg, data_dir: Path, log_path: Path) -> None:
-        self.leg = leg
+class ChildProcess:
+    """A server the bench starts as a child process on a free loopback port: the project, or an anchor."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
         self.port = free_port()
-        self.data_dir = data_dir
+        self.command = [part.replace("{port}", str(self.port)) for part in command]
         self.log_path = log_path
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.killed = False
         self.exited_by_itself = False
@@ -149,9 +152,9 @@ class ServerProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "graphql_api", "--port", str(self.port), "--log-level", "warning"],
+                self.command,
                 cwd=REPO_ROOT,
-                env=self._environment(),
+                env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -160,18 +163,19 @@ class ServerProcess:
                 preexec_fn=_die_with_parent,
             )
 
-    def _environment(self) -> dict[str, str]:
-        # A developer's shell may configure another deployment; the leg must not silently become it.
-        inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_SETTINGS_NOT_INHERITED}
-        return {**inherited, **self.leg.env(self.data_dir)}
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+        """Ready when GET /ready answers 200 with status ready; its body."""
         deadline = time.monotonic() + timeout
         last: str = "no answer"
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode} before it was ready (see its log)")
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.proc.returncode} before it was ready (see {self.log_path})"
+                    )
                 try:
                     response = await client.get(self.url + "/ready")
                     body: dict[str, Any] = response.json()
@@ -181,7 +185,7 @@ class ServerProcess:
                 except (httpx.HTTPError, ValueError) as exc:
                     last = repr(exc)
                 await asyncio.sleep(0.1)
-        raise TimeoutError(f"server not ready within {timeout}s (last: {last}; see its log)")
+        raise TimeoutError(f"{self.name} not ready within {timeout}s (last: {last}; see {self.log_path})")
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU the server has used so far, from /proc; None where /proc is unavailable."""
@@ -226,6 +230,21 @@ class ServerProcess:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+
+class ServerProcess(ChildProcess):
+    """``python -m graphql_api`` on one leg; settings that would pick another deployment are not inherited."""
+
+    def __init__(self, leg: Leg, data_dir: Path, log_path: Path) -> None:
+        command = [sys.executable, "-m", "graphql_api", "--port", "{port}", "--log-level", "warning"]
+        super().__init__(f"server ({leg.name})", command, log_path, leg.env(data_dir))
+        self.leg = leg
+        self.data_dir = data_dir
+
+    def environment(self) -> dict[str, str]:
+        # A developer's shell may configure another deployment; the leg must not silently become it.
+        inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_SETTINGS_NOT_INHERITED}
+        return {**inherited, **self.env}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from websockets.exceptions import WebSocketException
 from graphql_api.client import GraphQLResponseError, GraphQLWSClient, Subscription, SubscriptionError
 
 from .console import progress
-from .server import FEED_INTERVAL, ServerProcess
+from .server import FEED_INTERVAL, ChildProcess
 from .stats import percentiles
 
 SUBSCRIPTION = 'subscription { priceTicks(symbols: ["BTC"]) { symbol price timestamp sequence snapshot } }'
@@ -159,7 +159,7 @@ async def close_all(subscribers: Sequence[Closable]) -> None:
             await asyncio.wait_for(asyncio.gather(*(s.close() for s in batch), return_exceptions=True), CLOSE_TIMEOUT)
 
 
-async def _settled_fds(server: ServerProcess, baseline: int | None) -> int | None:
+async def _settled_fds(server: ChildProcess, baseline: int | None) -> int | None:
     """The server's descriptor count once it is back to ``baseline``, or after FD_SETTLE_SECONDS anyway."""
     deadline = time.monotonic() + FD_SETTLE_SECONDS
     while True:
@@ -169,7 +169,7 @@ async def _settled_fds(server: ServerProcess, baseline: int | None) -> int | Non
         await asyncio.sleep(0.2)
 
 
-async def run_ticks(server: ServerProcess, count: int, ticks_per_subscriber: int) -> TickResult:
+async def run_ticks(server: ChildProcess, count: int, ticks_per_subscriber: int) -> TickResult:
     progress(f"  ticks: {count} subscribers x {ticks_per_subscriber} ticks")
     connect_failures: Counter[str] = Counter()
     fds_before = server.open_fds()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .logbounds import bound_log_records
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("graphql_api")
@@ -67,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         proxy_headers=True,
         ws="websockets-sansio",
+        # Frames over the body cap are refused by the protocol layer before they are buffered whole.
+        ws_max_size=settings.max_body_bytes,
         lifespan="on",
     )
+    # uvicorn's Config has just configured its loggers' handlers; bound them and ours.
+    bound_log_records("uvicorn", "uvicorn.error", "uvicorn.access")
     # uvicorn exits non-zero itself when the lifespan fails (e.g. pending migrations in production).
     uvicorn.Server(config).run()
     return 0

@@ -8,10 +8,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+import orjson
+from cross_web import HTTPException
 from redis import asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -21,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -29,12 +34,17 @@ from schema import build_schema
 from . import db, sessions
 from .auth import AuthenticationFailed
 from .context import Context
+from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
+from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .graphiql import graphiql_assets, graphiql_page
+from .headers import SecurityHeaders, security_headers
+from .limits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
@@ -58,6 +68,7 @@ class Resources:
         self.counters = WindowCounters(self.redis, prefix=f"{settings.broadcast_namespace}:rl")
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
+        self.sockets = SocketRegistry()
         self._next_snapshot = 0.0
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
@@ -83,6 +94,69 @@ class Resources:
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's view, answering every refusal as a GraphQL error with a code (never plain text)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        resources: Resources = scope["app"].state.resources
+        response = await self._within_deadline(Request(scope, receive), resources.settings)
+        await response(scope, receive, send)
+
+    async def _within_deadline(self, request: Request, settings: Settings) -> Response:
+        """The response, or DEADLINE_EXCEEDED once the request's deadline passes with nothing committed
+        (the request then goes on in the background, where a commit is refused: see deadline.py).
+        PostgreSQL only: there every commit clears the deadline first (pgengine); an embedded SQLite file
+        has no network to go quiet, and its commits are not guarded, so it is never told "not executed"."""
+        if settings.is_sqlite:
+            return await self._respond(request)
+        deadline = Deadline(settings.request_deadline)
+        token = current_deadline.set(deadline)
+        try:
+            task = asyncio.ensure_future(self._respond(request))  # runs in a copy of the context: the deadline
+        finally:
+            current_deadline.reset(token)
+        await asyncio.wait({task}, timeout=deadline.remaining())
+        if not task.done() and deadline.close():
+            task.add_done_callback(_collect_late)
+            log.warning("request past its %ss deadline answered as not executed", settings.request_deadline)
+            return error_response(NOT_EXECUTED, DeadlineExceeded.code, 504)
+        return await task  # done, or a commit has begun: its outcome is the answer
+
+    async def _respond(self, request: Request) -> Response:
+        try:
+            return await self.run(request)
+        except HTTPException as exc:
+            return _transport_error(exc)
+        except ServiceUnavailable:
+            return unavailable_response()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses bytes that are not UTF-8 with a JSONDecodeError, which the view answers with 400.
+        value = orjson.loads(data)
+        # The body (bytes) must be a request object (or a batch); query-string parts (str) may be any JSON.
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise HTTPException(400, "the request body must be a JSON object with a query")
+        return value
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        results = response_data if isinstance(response_data, list) else [response_data]
+        errors = [cast(dict[str, Any], e) for r in results for e in r.get("errors") or ()]
+        codes = {(e.get("extensions") or {}).get("code") for e in errors}
+        if ServiceUnavailable.code in codes:
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+        elif DeadlineExceeded.code in codes:
+            response.status_code = 504
+        return response
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         resources: Resources = request.app.state.resources
         context = Context(
@@ -97,7 +171,13 @@ class GraphQLApp(GraphQL[Context, None]):
             loaders=Loaders(cache=isinstance(request, Request)),
         )
         if isinstance(request, Request):
-            await sessions.authenticate_http(context)
+            try:
+                await sessions.authenticate_http(context)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    log.warning("database unavailable while checking a session: %r", exc)
+                    raise ServiceUnavailable("the database is unavailable") from exc
+                raise
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -108,8 +188,15 @@ class GraphQLApp(GraphQL[Context, None]):
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from None
         if context.principal is not None:
+            context.request.scope[USER_SCOPE_KEY] = context.principal.user_id  # counted per user by SocketLimits
             sessions.watch_socket(context)
         return UNSET
+
+
+def _collect_late(task: asyncio.Future[Response]) -> None:
+    # The client was answered at the deadline; what the request did afterwards is only logged.
+    if not task.cancelled() and task.exception() is not None:
+        log.info("request finished after its deadline: %r", task.exception())
 
 
 class BodySizeLimit:
@@ -149,10 +236,31 @@ class _BodyTooLarge(Exception):
 
 
 def _too_large(limit: int) -> Response:
-    return JSONResponse(
-        {"errors": [{"message": f"request body exceeds {limit} bytes", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
-        status_code=413,
-    )
+    return error_response(f"request body exceeds {limit} bytes", "PAYLOAD_TOO_LARGE", 413)
+
+
+_TRANSPORT_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _transport_error(exc: HTTPException) -> Response:
+    if isinstance(exc.__cause__, InvalidOperationTypeError):
+        # A mutation sent by GET: the method is what is wrong (GraphQL over HTTP), and POST is the one allowed.
+        return error_response(exc.reason, "METHOD_NOT_ALLOWED", 405, headers={"Allow": "POST"})
+    return error_response(exc.reason, _TRANSPORT_CODES.get(exc.status_code, "BAD_REQUEST"), exc.status_code)
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    """Routing refusals (unknown path, wrong method) in the same format as the API's own."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
+    return error_response(exc.detail, _TRANSPORT_CODES.get(exc.status_code, "BAD_REQUEST"), exc.status_code, headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Starlette's ServerErrorMiddleware logs the exception and then sends this.
+    resources: Resources = request.app.state.resources
+    headers = security_headers(resources.settings)
+    return error_response("Internal server error.", "INTERNAL_SERVER_ERROR", 500, headers=headers)
 
 
 async def health(request: Request) -> Response:
@@ -232,7 +340,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
         allowed_origins=settings.cors_origins,
     )
-    middleware = [Middleware(BodySizeLimit, limit=settings.max_body_bytes)]
+    middleware = [
+        Middleware(SecurityHeaders, settings=settings),
+        Middleware(BodySizeLimit, limit=settings.max_body_bytes),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -246,11 +357,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", sessions.closing_watchers(graphql)),
+            WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
             Route("/health", health),
             Route("/ready", ready),
+            *([graphiql_assets()] if settings.graphiql else []),
         ],
         middleware=middleware,
+        exception_handlers={StarletteHTTPException: _starlette_error, 500: _server_error},
         lifespan=lifespan,
     )
     app.state.resources = resources

@@ -46,6 +46,7 @@ class Action(StrEnum):
     POSITION_CLOSE = "position.close"
     POSITION_CLOSE_ALL = "position.close_all"
     KILLSWITCH_ACTIVATE = "killswitch.activate"
+    KILLSWITCH_SWEEP = "killswitch.sweep"
     KILLSWITCH_DEACTIVATE = "killswitch.deactivate"
 
 

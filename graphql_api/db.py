@@ -40,6 +40,14 @@ def _connection(settings: Settings) -> str | dict[str, Any]:
     # a cancelled task cannot leave a connection stuck in asyncpg's cancellation (see pgengine).
     config = expand_db_url(settings.tortoise_db_url)
     config["engine"] = "graphql_api.pgengine"
+    # Bounds on every connection, so an unreachable or stuck database cannot hold a request for ever.
+    limit = str(int(settings.database_statement_timeout * 1000))
+    config["credentials"]["timeout"] = settings.database_connect_timeout
+    config["credentials"]["server_settings"] = {
+        "statement_timeout": limit,
+        "lock_timeout": limit,
+        "idle_in_transaction_session_timeout": limit,
+    }
     return config
 
 

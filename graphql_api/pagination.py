@@ -22,6 +22,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from .errors import BadUserInput
+from .settings import DEFAULT_PAGE_SIZE
 
 T = TypeVar("T")
 
@@ -82,7 +83,7 @@ def _after(columns: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Q:
     return combined
 
 
-def page_size(first: int | None, cap: int, default: int = 20) -> int:
+def page_size(first: int | None, cap: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     if first is None:
         return min(default, cap)
     if first < 0:

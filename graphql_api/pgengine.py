@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
+from .deadline import begin_commit
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -52,9 +54,16 @@ def _collect(task: asyncio.Future[Any]) -> None:
 
 
 class FinishFirstConnection(asyncpg.Connection):
-    """The statement methods tortoise and asyncpg's transactions use, each run to completion."""
+    """The statement methods tortoise and asyncpg's transactions use, each run to completion.
+
+    A transaction's COMMIT (asyncpg sends exactly ``COMMIT;``) is first cleared with the request's
+    deadline (graphql_api.deadline): past it, the transaction is rolled back instead and the refusal raised.
+    """
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if args and args[0] == "COMMIT;" and (refusal := begin_commit()) is not None:
+            await finish_first(super().execute("ROLLBACK;"))
+            raise refusal
         return await finish_first(super().execute(*args, **kwargs))
 
     async def executemany(self, *args: Any, **kwargs: Any) -> Any:

@@ -20,6 +20,9 @@ from starlette.datastructures import Secret
 
 from .units import Seconds
 
+# The page size of a connection whose `first` is not given (capped by MAX_PAGE_SIZE).
+DEFAULT_PAGE_SIZE = 20
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
@@ -101,12 +104,17 @@ class Settings:
     graphiql: bool = True
     introspection: bool = True
     field_suggestions: bool = True
-    max_query_depth: int = 12
+    max_query_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000
+    max_query_cost: int = 10_000
     max_body_bytes: int = 1_000_000
     max_page_size: int = 100
     max_symbols_per_subscription: int = 50
+    max_subscriptions_per_socket: int = 50
+    max_sockets_per_user: int = 20
+    max_sockets_per_ip: int = 100
+    ws_messages_per_second: int = 10
     ws_connection_init_timeout: Seconds = 3.0
     feed_enabled: bool = True
     feed_interval: Decimal = Decimal("1")
@@ -128,10 +136,20 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_ip: int = 20
     login_failure_window: int = 900
+    login_backoff_base: int = 1
+    login_backoff_max: int = 900
+    rate_limit_window: int = 60
+    rate_limit_general: int = 100
+    rate_limit_trading: int = 60
+    rate_limit_market_data: int = 300
+    rate_limit_auth: int = 5
     book_level_notional: Decimal = Decimal("10000")
     taker_fee: Decimal = Decimal("0.001")
     maker_fee: Decimal = Decimal("0.0002")
     equity_snapshot_interval: int = 60
+    request_deadline: Seconds = 10.0
+    database_statement_timeout: Seconds = 30.0
+    database_connect_timeout: Seconds = 5.0
 
     @property
     def production(self) -> bool:
@@ -208,12 +226,17 @@ class Settings:
             graphiql=_bool(env, "GRAPHIQL", not production),
             introspection=_bool(env, "INTROSPECTION", not production),
             field_suggestions=_bool(env, "FIELD_SUGGESTIONS", not production),
-            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 15, minimum=1),
             max_aliases=_int(env, "MAX_ALIASES", 30, minimum=1),
             max_tokens=_int(env, "MAX_TOKENS", 5000, minimum=10),
+            max_query_cost=_int(env, "MAX_QUERY_COST", 10_000, minimum=1),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000, minimum=1024),
             max_page_size=_int(env, "MAX_PAGE_SIZE", 100, minimum=1),
             max_symbols_per_subscription=_int(env, "MAX_SYMBOLS_PER_SUBSCRIPTION", 50, minimum=1),
+            max_subscriptions_per_socket=_int(env, "MAX_SUBSCRIPTIONS_PER_SOCKET", 50, minimum=1),
+            max_sockets_per_user=_int(env, "MAX_SOCKETS_PER_USER", 20, minimum=1),
+            max_sockets_per_ip=_int(env, "MAX_SOCKETS_PER_IP", 100, minimum=1),
+            ws_messages_per_second=_int(env, "WS_MESSAGES_PER_SECOND", 10, minimum=1),
             ws_connection_init_timeout=float(_int(env, "WS_CONNECTION_INIT_TIMEOUT", 3, minimum=1)),
             feed_enabled=_bool(env, "FEED_ENABLED", True),
             feed_interval=_decimal(env, "FEED_INTERVAL", "1"),
@@ -235,10 +258,20 @@ class Settings:
             login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
             login_failures_per_ip=_int(env, "LOGIN_FAILURES_PER_IP", 20, minimum=1),
             login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", 900, minimum=1),
+            login_backoff_base=_int(env, "LOGIN_BACKOFF_BASE", 1, minimum=1),
+            login_backoff_max=_int(env, "LOGIN_BACKOFF_MAX", 900, minimum=1),
+            rate_limit_window=_int(env, "RATE_LIMIT_WINDOW", 60, minimum=1),
+            rate_limit_general=_int(env, "RATE_LIMIT_GENERAL", 100, minimum=1),
+            rate_limit_trading=_int(env, "RATE_LIMIT_TRADING", 60, minimum=1),
+            rate_limit_market_data=_int(env, "RATE_LIMIT_MARKET_DATA", 300, minimum=1),
+            rate_limit_auth=_int(env, "RATE_LIMIT_AUTH", 5, minimum=1),
             book_level_notional=_decimal(env, "BOOK_LEVEL_NOTIONAL", "10000"),
             taker_fee=_fee(env, "PAPER_TAKER_FEE", "0.001"),
             maker_fee=_fee(env, "PAPER_MAKER_FEE", "0.0002"),
             equity_snapshot_interval=_int(env, "EQUITY_SNAPSHOT_INTERVAL", 60, minimum=1),
+            request_deadline=float(_decimal(env, "REQUEST_DEADLINE", "10")),
+            database_statement_timeout=float(_decimal(env, "DATABASE_STATEMENT_TIMEOUT", "30")),
+            database_connect_timeout=float(_decimal(env, "DATABASE_CONNECT_TIMEOUT", "5")),
         )
 
 

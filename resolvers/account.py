@@ -16,6 +16,7 @@ from graphql_api.auth import hash_password, utcnow, verify_password
 from graphql_api.context import Info
 from graphql_api.pagination import paginate, parse_id
 from graphql_api.permissions import require_principal
+from graphql_api.ratelimit import guess_failed, reserve_guess
 from graphql_api.sessions import announce_session_ended
 from models.audit import Outcome
 from models.identity import Session as SessionRow
@@ -121,11 +122,15 @@ async def change_password(info: Info, input: Annotated[ChangePasswordInput, _INP
     ctx = info.context
     principal = require_principal(ctx)
     user = await _me_row(info)
+    guesses = f"password:user:{user.id}"
+    await reserve_guess(ctx, guesses)
     if not verify_password(user.password_hash, input.current_password):
+        await guess_failed(ctx, guesses)
         await _audit(info, user, Action.ACCOUNT_CHANGE_PASSWORD, Outcome.FAILURE)
         return InvalidCredentials(
             message="current password is wrong", code="INVALID_CREDENTIALS", field="currentPassword"
         )
+    await ctx.counters.forget_guesses(guesses)
     problem = password_problem(input.new_password, "newPassword", user.email)
     if problem:
         return problem
@@ -170,11 +175,14 @@ async def confirm_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     user = await _me_row(info)
     if not user.totp_pending_secret:
         return invalid("call enableTwoFactor first", None, code="TWO_FACTOR_NOT_STARTED")
+    await reserve_guess(ctx, f"totp:user:{user.id}")
     if not await consume_totp(ctx, user, code, pending=True):
+        await guess_failed(ctx, f"totp:user:{user.id}")
         await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_ENABLE, Outcome.FAILURE)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
+    await ctx.counters.forget_guesses(f"totp:user:{user.id}")
     async with in_transaction() as conn:
         await (
             User.filter(id=user.id)
@@ -190,11 +198,14 @@ async def disable_two_factor(info: Info, code: TotpCode) -> TwoFactorChangeResul
     user = await _me_row(info)
     if not user.totp_secret:
         return invalid("two-factor authentication is not enabled", None, code="TWO_FACTOR_NOT_ENABLED")
+    await reserve_guess(ctx, f"totp:user:{user.id}")
     if not await consume_totp(ctx, user, code):
+        await guess_failed(ctx, f"totp:user:{user.id}")
         await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.FAILURE)
         return InvalidTwoFactorCode(
             message="the code is wrong or expired", code="INVALID_TWO_FACTOR_CODE", field="code"
         )
+    await ctx.counters.forget_guesses(f"totp:user:{user.id}")
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_secret=None, totp_pending_secret=None)
         await _audit(info, user, Action.ACCOUNT_TWO_FACTOR_DISABLE, Outcome.SUCCESS, conn=conn)

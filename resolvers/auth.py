@@ -32,6 +32,7 @@ from graphql_api.auth import (
 from graphql_api.context import Context, Info
 from graphql_api.crypto import Cipher
 from graphql_api.errors import BadUserInput, RateLimited, Unauthenticated
+from graphql_api.ratelimit import guess_failed, reserve_guess
 from graphql_api.sessions import announce_session_ended, csrf_safe
 from models.audit import Outcome
 from models.identity import AuthMethod, Role, User, UserStatus, WalletNonce
@@ -234,20 +235,29 @@ async def login(
         return email
     client = ctx.client
     account_key, ip_key = f"login:account:{email}", f"login:ip:{client.ip}"
-    if (
-        await ctx.counters.count(account_key) >= settings.login_failures_per_account
-        or await ctx.counters.count(ip_key) >= settings.login_failures_per_ip
-    ):
+
+    async def denied(exc: RateLimited) -> RateLimited:
         await audit.record(
             Action.AUTH_LOGIN, Outcome.DENIED, actor_label=email, ip=client.ip, detail={"reason": "rate_limited"}
         )
-        raise RateLimited(
-            "too many failed sign-in attempts; try again later", retryAfterSeconds=settings.login_failure_window
+        return exc
+
+    # Both reservations happen before the password is looked at, atomically: concurrent guesses cannot all
+    # pass a check that counts only after them. The account's back-off holds whatever address guesses.
+    per_address = await ctx.counters.take(ip_key, settings.login_failures_per_ip, settings.login_failure_window)
+    if not per_address.allowed:
+        raise await denied(
+            RateLimited(
+                "too many sign-in attempts from this address; try again later", retryAfter=per_address.retry_after()
+            )
         )
+    try:
+        await reserve_guess(ctx, account_key)
+    except RateLimited as exc:
+        raise await denied(exc) from None
 
     async def failed(reason: str) -> None:
-        await ctx.counters.add(account_key, settings.login_failure_window)
-        await ctx.counters.add(ip_key, settings.login_failure_window)
+        await guess_failed(ctx, account_key)
         await audit.record(
             Action.AUTH_LOGIN,
             Outcome.FAILURE,
@@ -265,6 +275,9 @@ async def login(
         return InvalidCredentials(message="email or password is wrong", code="INVALID_CREDENTIALS", field=None)
     if user.totp_secret:
         if not input.totp_code:
+            # The password was right, but the sign-in is not done: a guess that ends here still counts,
+            # or asking without a code would reset the count of wrong codes.
+            await guess_failed(ctx, account_key)
             return TwoFactorRequired(
                 message="this account needs a TOTP code", code="TWO_FACTOR_REQUIRED", field="totpCode"
             )
@@ -276,12 +289,14 @@ async def login(
                 field="totpCode",
             )
     if user.status != UserStatus.ACTIVE:
+        await ctx.counters.forget_guesses(account_key)
         await audit.record(
             Action.AUTH_LOGIN, Outcome.DENIED, actor=user, ip=client.ip, detail={"reason": f"status_{user.status}"}
         )
         return _not_active(user)
 
-    await ctx.counters.reset(account_key)
+    await ctx.counters.forget_guesses(account_key)
+    await ctx.counters.give_back(ip_key, settings.login_failure_window)
     async with in_transaction() as conn:
         session, tokens = await open_session(settings, user, AuthMethod.PASSWORD, client, input.device, conn)
     return signed_in(ctx, user, session, tokens)
@@ -346,7 +361,7 @@ async def wallet_challenge(
     if checksummed is None:
         raise BadUserInput("address is not an Ethereum address (0x followed by 40 hex digits)", field="address")
     if await ctx.counters.add(f"challenge:ip:{ctx.client.ip}", 60) > _CHALLENGES_PER_MINUTE:
-        raise RateLimited("too many wallet challenges; try again in a minute", retryAfterSeconds=60)
+        raise RateLimited("too many wallet challenges; try again in a minute", retryAfter=60)
     now = utcnow()
     issued = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the message carries milliseconds
     expires = issued + timedelta(seconds=ctx.settings.wallet_nonce_ttl)

@@ -10,6 +10,7 @@ from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.ownership import load_owned
 from graphql_api.permissions import IsAdmin, IsAuthenticated, require_principal
+from graphql_api.ratelimit import AUTH, RateLimit
 from models.identity import Session as SessionRow
 from models.identity import User as UserRow
 from schema.common import Connection
@@ -73,23 +74,28 @@ class Query:
 @strawberry.type
 class Mutation:
     register: RegisterResult = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=audited(Action.AUTH_REGISTER)(auth.register),
         description="Create an account. The first becomes ADMIN; later ones TRADER, signed in at once in open "
         "registration mode or PENDING approval in approval mode.",
     )
     login: LoginResult = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=audited(Action.AUTH_LOGIN)(auth.login),
         description="Sign in with email, password and (when enabled) a TOTP code.",
     )
     wallet_challenge: WalletChallenge = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=audited(Action.AUTH_WALLET_CHALLENGE)(auth.wallet_challenge),
         description="Start Sign-In with Ethereum: a single-use EIP-4361 message for the wallet to sign.",
     )
     wallet_verify: WalletVerifyResult = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=audited(Action.AUTH_WALLET_LOGIN)(auth.wallet_verify),
         description="Finish Sign-In with Ethereum; creates the account on first sign-in.",
     )
     refresh_token: AuthPayload = strawberry.mutation(
+        extensions=[RateLimit(AUTH)],
         resolver=audited(Action.AUTH_REFRESH_TOKEN)(auth.refresh_token),
         description="Exchange a refresh token for new tokens. Each refresh token works once; reusing one ends "
         "its session. Failures are UNAUTHENTICATED errors.",

@@ -29,6 +29,7 @@ from graphql_api.errors import BadUserInput
 from graphql_api.events import channel_for, decode
 from graphql_api.events.market import PriceTicked
 from graphql_api.pubsub import Bus
+from graphql_api.ratelimit import MARKET_DATA, RateLimit
 from models.market import Candle as CandleRow
 from models.market import Instrument as InstrumentRow
 from models.market import LastPrice
@@ -425,27 +426,43 @@ def _mover(symbol: str, stats: WindowStats) -> MarketMover:
 @strawberry.type
 class Query:
     instruments: list[Instrument] = strawberry.field(
-        resolver=instruments, description="Every listed instrument, ordered by asset index."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=instruments,
+        description="Every listed instrument, ordered by asset index.",
     )
     instrument: Instrument = strawberry.field(
-        resolver=instrument, description="One instrument by symbol (case-insensitive)."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=instrument,
+        description="One instrument by symbol (case-insensitive).",
     )
-    price: Price = strawberry.field(resolver=price, description="The latest feed price of one instrument.")
+    price: Price = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)], resolver=price, description="The latest feed price of one instrument."
+    )
     prices: list[Price] = strawberry.field(
-        resolver=prices, description="The latest feed prices of several instruments, in the order asked."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=prices,
+        description="The latest feed prices of several instruments, in the order asked.",
     )
     candles: list[Candle] = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
         resolver=candles,
         description="OHLCV candles of one instrument, ascending by openTime; the last may still be open. "
         "With `from`, the first `limit` from there on; otherwise the latest `limit` up to `to` (or now).",
     )
-    ticker: Ticker = strawberry.field(resolver=ticker, description="Rolling 24-hour statistics of one instrument.")
+    ticker: Ticker = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=ticker,
+        description="Rolling 24-hour statistics of one instrument.",
+    )
     order_book: OrderBook = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)],
         resolver=order_book,
         description="The paper venue's order book around the current price: what an order placed now fills against.",
     )
     market_stats: MarketStats = strawberry.field(
-        resolver=market_stats, description="Platform-wide 24-hour statistics: turnover, top gainers and losers."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=market_stats,
+        description="Platform-wide 24-hour statistics: turnover, top gainers and losers.",
     )
 
 

@@ -15,6 +15,7 @@ from graphql_api.events.orders import OrderChanged
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import paginate, parse_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
+from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import orders as actions
 from models.orders import WORKING, OrderType, Side, TimeInForce
 from models.orders import Order as OrderRow
@@ -158,16 +159,19 @@ class Query:
 @strawberry.type
 class Mutation:
     place_order: PlaceOrderResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.ORDER_PLACE)(place_order),
         permission_classes=[IsTrader],
         description="Place an order on a paper account. Idempotent on clientOrderId.",
     )
     cancel_order: CancelOrderResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.ORDER_CANCEL)(cancel_order),
         permission_classes=[IsTrader],
         description="Cancel a working order.",
     )
     cancel_all_orders: CancelAllResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.ORDER_CANCEL_ALL)(cancel_all_orders),
         permission_classes=[IsTrader],
         description="Cancel every working order of an account.",

@@ -19,6 +19,7 @@ from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
 from graphql_api.pubsub import batches
+from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import positions as actions
 from models.market import Instrument
 from models.positions import Position as PositionRow
@@ -163,11 +164,13 @@ class Query:
 @strawberry.type
 class Mutation:
     close_position: ClosePositionResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.POSITION_CLOSE)(close_position),
         permission_classes=[IsTrader],
         description="Sell a whole position at market (cancelling its working sells first).",
     )
     close_all_positions: CloseAllResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.POSITION_CLOSE_ALL)(close_all_positions),
         permission_classes=[IsTrader],
         description="Close every open position of an account.",

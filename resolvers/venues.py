@@ -12,6 +12,7 @@ from graphql_api.context import Info
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
+from graphql_api.ratelimit import MARKET_DATA, TRADING, RateLimit
 from graphql_api.services import orders as order_actions
 from graphql_api.services import venues as actions
 from models.market import Instrument as InstrumentRow
@@ -119,11 +120,15 @@ async def send_test_order(
 @strawberry.type
 class Query:
     venues: list[VenueType] = strawberry.field(
-        resolver=venues, description="The venue catalog: crypto exchanges and tokenized-securities venues."
+        extensions=[RateLimit(MARKET_DATA)],
+        resolver=venues,
+        description="The venue catalog: crypto exchanges and tokenized-securities venues.",
     )
-    venue: VenueType | None = strawberry.field(resolver=venue, description="One venue by key.")
+    venue: VenueType | None = strawberry.field(
+        extensions=[RateLimit(MARKET_DATA)], resolver=venue, description="One venue by key."
+    )
     venue_instruments: list[Instrument] = strawberry.field(
-        resolver=venue_instruments, description="Instruments tradable on a venue."
+        extensions=[RateLimit(MARKET_DATA)], resolver=venue_instruments, description="Instruments tradable on a venue."
     )
     my_venue_accounts: list[VenueAccountType] = strawberry.field(
         resolver=my_venue_accounts, permission_classes=[IsAuthenticated], description="The caller's venue accounts."
@@ -151,6 +156,7 @@ class Mutation:
         description="Synchronise balances with the venue.",
     )
     send_test_order: PlaceOrderResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
         resolver=audited(Action.VENUE_TEST_ORDER)(send_test_order),
         permission_classes=[IsTrader],
         description="Paper only: an order that cannot fill, to check the path end to end.",

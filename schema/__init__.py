@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
-from graphql_api.errors import MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.inputs import CheckArgumentValues
+from graphql_api.limits import DocumentLimits
+from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import identity, killswitch, market, node, orders, portfolio, positions, venues
 
@@ -50,23 +46,22 @@ Subscription = _root("Subscription", "Live streams over graphql-transport-ws.")
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the document limits of ``settings``; with none, the limits do not apply (SDL export)."""
     # Factories, not instances: strawberry builds extensions per operation and some keep per-operation state.
+    suggestions = settings is None or settings.field_suggestions
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        MaskInternalErrors,
+        partial(MaskInternalErrors, suggestions=suggestions),
         SubscriptionsOverWebSocketOnly,
-        # Parsing is pure; validation is not cached because a rule depends on the transport (see errors.py).
-        partial(ParserCache, maxsize=1024),
+        partial(CheckArgumentValues, suggestions=suggestions),
     ]
-    suggestions = True
-    if settings is not None:
-        extensions += [
-            partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-            partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-            partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        ]
+    if settings is None:
+        extensions.append(partial(ParserCache, maxsize=1024))
+    else:
+        # Parses (cached) and refuses documents over the token, alias, depth or cost limits in one linear
+        # pass, before validation; validation is not cached because a rule depends on the transport.
+        extensions.append(partial(DocumentLimits, settings))
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-        suggestions = settings.field_suggestions
-    return strawberry.Schema(
+    default_category(Query, Mutation)
+    return ApiSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -64,6 +64,13 @@ class LegConfig:
             "FEED_LEADER_POLL": "0.2",
             "EQUITY_SNAPSHOT_INTERVAL": "1",
             "BROADCAST_NAMESPACE": NAMESPACE,
+            # Tests send far more requests than a person: the request-category limits are tested on their own
+            # server with low values (test_rate_limits.py).
+            "RATE_LIMIT_GENERAL": "100000",
+            "RATE_LIMIT_TRADING": "100000",
+            "RATE_LIMIT_MARKET_DATA": "100000",
+            "RATE_LIMIT_AUTH": "100000",
+            "WS_MESSAGES_PER_SECOND": "1000",
         }
         env.update(overrides)
         return env
@@ -280,6 +287,22 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+async def holds_for(
+    predicate: Callable[[], bool | Awaitable[bool]], *, seconds: Seconds, interval: Seconds = 0.1
+) -> None:
+    """Assert that ``predicate`` stays true, checked every ``interval``, for ``seconds``: a state that must
+    last (an outage, not a blip), checked throughout rather than once after a sleep."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        assert result, "the condition stopped holding"
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(interval)
+
+
 @dataclass
 class ServerProcess:
     """``python -m graphql_api`` as a child process, as production runs it."""
@@ -319,7 +342,9 @@ class ServerProcess:
         except (httpx.HTTPError, ValueError):
             return None
 
-    async def wait_ready(self, timeout: Seconds = 30) -> dict[str, Any]:
+    # A cold start imports for about 6 s of CPU and may migrate a fresh database; on a loaded machine that
+    # takes far longer than on an idle one.
+    async def wait_ready(self, timeout: Seconds = 90) -> dict[str, Any]:
         async def is_ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
@@ -371,6 +396,17 @@ class TcpProxy:
     _server: asyncio.Server | None = None
     _pipes: set[asyncio.Task[None]] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _flowing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._flowing.set()
+
+    def pause(self) -> None:
+        """Hold every byte in both directions, connections open: the target is unreachable, not refusing."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -392,6 +428,7 @@ class TcpProxy:
         await self.start()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -406,6 +443,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.CancelledError):

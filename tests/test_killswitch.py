@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ ACTIVATE = """mutation($i: ActivateKillSwitchInput!) { activateKillSwitch(input:
   ... on KillSwitchChanged { cancelledOrders state { scope active reason } } ... on UserError { code field } } }"""
 DEACTIVATE = """mutation($i: DeactivateKillSwitchInput!) { deactivateKillSwitch(input: $i) { __typename
   ... on KillSwitchChanged { state { scope active } } ... on UserError { code field } } }"""
+CANCEL_REASON = "kill switch activated"
 STATUS = "{ killSwitch { tradingBlocked globalSwitch { active } accountSwitch { active reason } } }"
 
 
@@ -47,8 +50,9 @@ async def test_account_switch_cancels_blocks_and_lets_risk_reduce(api: GraphQLCl
         assert (refused["__typename"], refused["scope"]) == ("KillSwitchActive", "ACCOUNT")
         reducing = await place(client, account, symbol="ETH", side="SELL", quantity="1")
         assert reducing["__typename"] == "OrderPlaced" and reducing["order"]["status"] == "FILLED"
+        # Selling more than is held reduces nothing: the switch refuses it before the funds check is reached.
         too_much = await place(client, account, symbol="ETH", side="SELL", quantity="5")
-        assert too_much["__typename"] in ("KillSwitchActive", "InsufficientFunds")
+        assert (too_much["__typename"], too_much["scope"]) == ("KillSwitchActive", "ACCOUNT")
         twice = (await client.query(ACTIVATE, {"i": {"reason": "again", "scope": "ACCOUNT"}}))["activateKillSwitch"]
         assert twice["code"] == "NO_CHANGE"
         off = (await client.query(DEACTIVATE, {"i": {"reason": "all clear", "scope": "ACCOUNT"}}))[
@@ -77,13 +81,17 @@ async def test_global_switch_is_for_admins_and_stops_everyone(
         body = await client.execute(ACTIVATE, {"i": {"reason": "x", "scope": "GLOBAL"}})
         assert error_code(body) == "FORBIDDEN"
         account = await paper_account(client)
-        await placed(client, account, type="LIMIT", quantity="0.01", price="1000")
+        resting = await placed(client, account, type="LIMIT", quantity="0.01", price="1000")
     async with as_user(api.base_url, admin) as boss:
+        # Other tests leave working orders too; the switch cancels every one, each with its own reason.
+        before = await OrderRow.filter(reason=CANCEL_REASON).count()
         changed = (await boss.query(ACTIVATE, {"i": {"reason": "exchange outage", "scope": "GLOBAL"}}))[
             "activateKillSwitch"
         ]
         assert changed["state"] == {"scope": "GLOBAL", "active": True, "reason": "exchange outage"}
-        assert changed["cancelledOrders"] >= 1
+        assert changed["cancelledOrders"] == await OrderRow.filter(reason=CANCEL_REASON).count() - before
+        mine = await OrderRow.get(id=_pk(resting["id"]))
+        assert (mine.status, mine.reason) == ("CANCELED", CANCEL_REASON)
         try:
             async with as_user(api.base_url, trader) as client:
                 refused = await place(client, account, quantity="0.01")
@@ -97,33 +105,62 @@ async def test_global_switch_is_for_admins_and_stops_everyone(
 
 
 async def test_no_order_lands_after_activation(api: GraphQLClient, admin: Account) -> None:
-    """Orders race the switch; every one is either refused, or placed before it and then cancelled."""
+    """Orders race a global activation. Whatever was answered before the activation began landed and was then
+    cancelled by it; whatever was sent after it answered is refused; an order in flight meanwhile either
+    landed before it (and was cancelled) or is refused: the database and the answers agree, order by order."""
     traders = [await register(api) for _ in range(4)]
     clients = [as_user(api.base_url, t) for t in traders]
     try:
         accounts = [await paper_account(c, "1000000") for c in clients]
+        landed_once = [asyncio.Event() for _ in clients]
+        activated = asyncio.Event()
+        started_at = [0.0]
 
-        async def keep_placing(client: GraphQLClient, account: str) -> list[dict[str, Any]]:
-            results = []
-            for _ in range(10):
-                results.append(await place(client, account, type="LIMIT", quantity="0.01", price="1000"))
-            return results
+        async def keep_placing(index: int, client: GraphQLClient, account: str) -> list[_Attempt]:
+            attempts: list[_Attempt] = []
+            while True:
+                late = activated.is_set()
+                sent = time.monotonic()
+                result = await place(client, account, type="LIMIT", quantity="0.01", price="1000")
+                attempts.append(_Attempt(sent, time.monotonic(), late, result))
+                if result["__typename"] == "OrderPlaced":
+                    landed_once[index].set()
+                if late:  # one order sent after the activation answered, then stop
+                    return attempts
 
         async with as_user(api.base_url, admin) as boss:
-            racing = [asyncio.create_task(keep_placing(c, a)) for c, a in zip(clients, accounts, strict=True)]
-            await asyncio.sleep(0.05)
+            racing = [
+                asyncio.create_task(keep_placing(i, c, a))
+                for i, (c, a) in enumerate(zip(clients, accounts, strict=True))
+            ]
+            # Barrier: every trader has an order on the book, so the switch has something to cancel.
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in landed_once)), timeout=30)
+            started_at[0] = time.monotonic()
             activation = (await boss.query(ACTIVATE, {"i": {"reason": "race", "scope": "GLOBAL"}}))[
                 "activateKillSwitch"
             ]
+            activated.set()
             assert activation["state"]["active"] is True
-            results = [r for batch in await asyncio.gather(*racing) for r in batch]
+            attempts = [a for batch in await asyncio.gather(*racing) for a in batch]
             try:
                 event = await KillSwitchEvent.filter(reason="race", active=True).get()
-                after = await OrderRow.filter(created_at__gt=event.created_at).count()
-                assert after == 0
+                pks = [_pk(a) for a in accounts]
+                rows = {str(o.id): o for o in await OrderRow.filter(account_id__in=pks)}
+                landed = [a for a in attempts if a.result["__typename"] == "OrderPlaced"]
+                refused = [a for a in attempts if a.result["__typename"] != "OrderPlaced"]
+                # Every order that landed, and no other, is in the database, created before the switch and
+                # cancelled by it.
+                assert {_pk(a.result["order"]["id"]) for a in landed} == set(rows)
+                assert {(o.status, o.reason) for o in rows.values()} == {("CANCELED", CANCEL_REASON)}
+                assert max(o.created_at for o in rows.values()) < event.created_at
+                assert {(a.result["__typename"], a.result["scope"]) for a in refused} == {
+                    ("KillSwitchActive", "GLOBAL")
+                }
+                # Answered before the activation began: landed. Sent after it answered: refused (one per trader).
+                assert all(a in landed for a in attempts if a.answered < started_at[0])
+                late = [a for a in attempts if a.late]
+                assert len(late) == 4 and all(a in refused for a in late)
                 assert await OrderRow.filter(status__in=list(WORKING)).count() == 0
-                kinds = {r["__typename"] for r in results}
-                assert kinds <= {"OrderPlaced", "KillSwitchActive"} and "KillSwitchActive" in kinds
             finally:
                 await boss.query(DEACTIVATE, {"i": {"reason": "race over", "scope": "GLOBAL"}})
     finally:
@@ -148,3 +185,11 @@ async def test_kill_switch_stream(server: ServerHandle, api: GraphQLClient, trad
 
 def _pk(global_id: str) -> str:
     return from_global_id(global_id)[1]
+
+
+@dataclass
+class _Attempt:
+    sent: float
+    answered: float
+    late: bool  # sent after the activation had answered
+    result: dict[str, Any]

@@ -86,12 +86,6 @@ async def position(client: GraphQLClient, account: str, symbol: str) -> dict[str
     return found[0] if found else None
 
 
-def fee(price: Decimal, quantity: Decimal, rate: Decimal) -> Decimal:
-    from decimal import ROUND_HALF_EVEN
-
-    return (price * quantity * rate).quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN)
-
-
 async def future_marks(symbol: str, seed: int, steps: int) -> list[Decimal]:
     """The feed's next ``steps`` marks of ``symbol``: the walk is reproducible, so tests can know when a price
     will be crossed instead of hoping it will be."""

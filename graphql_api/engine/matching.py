@@ -14,13 +14,14 @@ Accounting (every amount a Decimal; what an outside check can recompute from the
   or end.
 
 Concurrency: every change to an account runs in one transaction that first locks the account row
-(PostgreSQL ``FOR UPDATE``; SQLite serialises writers) and, for new orders, takes the global kill switch
-row ``FOR SHARE`` — so an activation, which takes it ``FOR UPDATE``, waits for placements in flight and
-every later placement sees it.
+(PostgreSQL ``FOR UPDATE``; SQLite serialises writers). A new order then reads the kill switches without
+locking them (``lock_for_trading``); how that keeps "no order accepted after an activation" exact is the
+protocol described in ``resolvers/killswitch.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -72,21 +73,28 @@ async def lock_account(conn: BaseDBAsyncClient, account_id: str) -> VenueAccount
 
 
 async def lock_for_trading(conn: BaseDBAsyncClient, account_id: str, user_id: str) -> KillScope | None:
-    """Take the locks a new order needs, in the one order every writer uses (kill switch rows, then the
-    account), and return the active kill switch that blocks the user, if any.
+    """Lock the account, then return the active kill switch that blocks the user, if any.
 
-    The global switch row is read ``FOR SHARE`` first: a global activation (``FOR UPDATE``) waits for
-    placements in flight, and placements after it see it. The user's own switch is read after the account
-    lock, which an account activation holds until it commits.
+    The placement half of the kill switch protocol (the activation half and the proof are in
+    ``resolvers/killswitch.py``). Two rules make it exact:
+
+    - The switches are read *after* the account lock is granted, by a statement of its own. Under READ
+      COMMITTED (the PostgreSQL default, which this relies on) that statement sees every activation
+      committed before it began; on SQLite the whole transaction runs alone.
+    - The switch rows are read without any lock. A placement never holds a lock an activation needs on
+      the switch row, so an activation's first step (commit ``active``) never queues behind the order
+      flow; it waits only at each account lock, for the one placement holding it.
     """
-    if conn.capabilities.dialect == "postgres":
-        rows = await conn.execute_query_dict("SELECT active FROM kill_switches WHERE scope = 'GLOBAL' FOR SHARE")
-    else:
-        rows = await KillSwitch.filter(scope=KillScope.GLOBAL).using_db(conn).values("active")
     await lock_account(conn, account_id)
-    if any(row["active"] for row in rows):
+    scopes = {
+        row["scope"]
+        for row in await KillSwitch.filter(Q(scope=KillScope.GLOBAL) | Q(user_id=user_id), active=True)
+        .using_db(conn)
+        .values("scope")
+    }
+    if KillScope.GLOBAL in scopes:
         return KillScope.GLOBAL
-    if await KillSwitch.filter(scope=KillScope.ACCOUNT, user_id=user_id, active=True).using_db(conn).exists():
+    if KillScope.ACCOUNT in scopes:
         return KillScope.ACCOUNT
     return None
 
@@ -372,10 +380,39 @@ class PaperEngine:
     async def cancel_account_working(
         self, conn: BaseDBAsyncClient, account_id: str, reason: str, changes: Changes
     ) -> list[Order]:
-        """Lock the account and cancel every working order of it."""
+        """Lock the account and cancel every working order of it, in a few statements however many there
+        are: a kill switch sweeps every account while the orders queued on their locks wait for it."""
         await lock_account(conn, account_id)
         working = await Order.filter(account_id=account_id, status__in=list(WORKING)).using_db(conn)
-        return await self.cancel_working(conn, working, reason, changes)
+        if not working:
+            return []
+        cash = await self._cash(conn, account_id)
+        held = await Position.filter(account_id=account_id, symbol__in={o.symbol for o in working}).using_db(conn)
+        positions = {p.symbol: p for p in held}
+        now = datetime.now(UTC)
+        for order in working:
+            if order.symbol not in positions:
+                positions[order.symbol] = Position(account_id=account_id, user_id=order.user_id, symbol=order.symbol)
+            self._finish(order, cash, positions[order.symbol], OrderStatus.CANCELED, reason)
+            order.updated_at = now
+            changes.orders[str(order.id)] = str(order.user_id)
+            changes.positions[(account_id, order.symbol)] = str(order.user_id)
+        await (
+            Order.filter(id__in=[o.id for o in working])
+            .using_db(conn)
+            .update(
+                status=OrderStatus.CANCELED,
+                reason=reason,
+                reserved_cash=Decimal(0),
+                reserved_quantity=Decimal(0),
+                updated_at=now,
+            )
+        )
+        await cash.save(using_db=conn)
+        for position in positions.values():
+            if position.quantity or position.reserved_quantity or position._saved_in_db:
+                await position.save(using_db=conn)
+        return working
 
     # -- the tick --------------------------------------------------------------------------------------
 
@@ -436,9 +473,17 @@ class PaperEngine:
     # -- events ---------------------------------------------------------------------------------------
 
     async def publish(self, changes: Changes) -> None:
-        for order_id, user_id in changes.orders.items():
-            await publish(self.bus, OrderChanged(user_id=user_id, order_id=order_id))
-        for (account_id, symbol), user_id in changes.positions.items():
-            await publish(self.bus, PositionChanged(user_id=user_id, account_id=account_id, symbol=symbol))
-        for user_id in changes.users:
-            await publish(self.bus, PortfolioChanged(user_id=user_id))
+        """Publish every notification at once: each one only says what to re-read, so their order does not
+        matter, and a kill switch sweep that cancels thousands of orders must not answer a round trip each
+        later."""
+        await asyncio.gather(
+            *(
+                publish(self.bus, OrderChanged(user_id=user_id, order_id=order_id))
+                for order_id, user_id in changes.orders.items()
+            ),
+            *(
+                publish(self.bus, PositionChanged(user_id=user_id, account_id=account_id, symbol=symbol))
+                for (account_id, symbol), user_id in changes.positions.items()
+            ),
+            *(publish(self.bus, PortfolioChanged(user_id=user_id)) for user_id in changes.users),
+        )

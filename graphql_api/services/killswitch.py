@@ -45,64 +45,143 @@ async def _lock_switch(conn: BaseDBAsyncClient, scope: KillScope, user_id: str) 
 
 
 async def set_kill_switch(deps: Deps, actor: Actor, scope: KillScope, reason: str, active: bool) -> Switched:
-    """Activation cancels every working order in scope, blocks new ones and raises a critical alert;
-    all of it, the history row and the audit row commit together."""
+    """Turn a switch on (``activate``: bounded in time under any order flow, and exact) or off."""
     action = Action.KILLSWITCH_ACTIVATE if active else Action.KILLSWITCH_DEACTIVATE
     target = scope.value if scope == KillScope.GLOBAL else actor.user_id
-    changes = Changes()
     async with audit.refusals(actor, action, target_type="KillSwitch", target_id=target, detail={"reason": reason}):
         if scope == KillScope.GLOBAL and not actor.is_admin:
             raise NotAllowed("only admins control the global kill switch")
         reason = reason.strip()
         if not 1 <= len(reason) <= 500:
             raise Invalid("reason must be 1 to 500 characters", field="reason")
-        async with in_transaction() as conn:
-            # Switch row first, accounts after: the same order placements lock in (see lock_for_trading).
-            switch = await _lock_switch(conn, scope, actor.user_id)
-            if switch.active == active:
-                state = "active" if active else "inactive"
-                raise Invalid(
-                    f"the {scope.value.lower()} kill switch is already {state}", code="NO_CHANGE", field="scope"
-                )
-            cancelled = 0
-            if active:
-                cancelled = await _cancel_working(
-                    deps, conn, None if scope == KillScope.GLOBAL else actor.user_id, changes
-                )
-            switch.active, switch.reason, switch.changed_by, switch.changed_at = active, reason, actor.user.id, utcnow()
-            await switch.save(using_db=conn)
-            await KillSwitchEvent.create(
-                scope=scope,
-                user_id=switch.user_id,
-                active=active,
-                reason=reason,
-                actor_id=actor.user.id,
-                cancelled_orders=cancelled,
-                using_db=conn,
-            )
-            await Alert.create(
-                user_id=switch.user_id,
-                type="KILL_SWITCH",
-                category="RISK",
-                severity=Severity.CRITICAL if active else Severity.INFO,
-                title=f"{scope.value.title()} kill switch {'activated' if active else 'deactivated'}",
-                message=f"{reason} ({cancelled} working orders cancelled)" if active else reason,
-                source="kill_switch",
-                using_db=conn,
-            )
+        if active:
+            return await _activate(deps, actor, scope, reason, target)
+        return await _deactivate(deps, actor, scope, reason, target)
+
+
+async def _flip(
+    conn: BaseDBAsyncClient, actor: Actor, scope: KillScope, reason: str, active: bool, target: str
+) -> tuple[KillSwitch, KillSwitchEvent]:
+    """Lock the switch row, change it, and write its history event and audit row, in ``conn``."""
+    switch = await _lock_switch(conn, scope, actor.user_id)
+    if switch.active == active:
+        state = "active" if active else "inactive"
+        raise Invalid(f"the {scope.value.lower()} kill switch is already {state}", code="NO_CHANGE", field="scope")
+    switch.active, switch.reason, switch.changed_by, switch.changed_at = active, reason, actor.user.id, utcnow()
+    await switch.save(using_db=conn)
+    event = await KillSwitchEvent.create(
+        scope=scope, user_id=switch.user_id, active=active, reason=reason, actor_id=actor.user.id, using_db=conn
+    )
+    action = Action.KILLSWITCH_ACTIVATE if active else Action.KILLSWITCH_DEACTIVATE
+    await audit.by(
+        actor, action, Outcome.SUCCESS, target_type="KillSwitch", target_id=target, detail={"reason": reason}, conn=conn
+    )
+    return switch, event
+
+
+async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, target: str) -> Switched:
+    """Activate a kill switch so that it takes hold in bounded time under any order flow, and exactly.
+
+    The protocol (the placement half is ``lock_for_trading``):
+
+    1. *Switch on.* One short transaction locks the switch row ``FOR UPDATE``, sets it active and writes
+       the history event and the audit row, and commits. Placements never lock the switch row, so this
+       waits only for another change of the same switch, never for the order flow. (Placements used to
+       take it ``FOR SHARE``; PostgreSQL kept granting new share locks ahead of the waiting ``FOR
+       UPDATE``, and an activation waited for the whole storm to end.)
+    2. *Barrier and sweep.* A second transaction locks the switch row again, then every account in scope
+       one by one in id order (the order every multi-account writer uses, so no lock cycles), and cancels
+       each account's working orders. At each account it waits for the one placement that holds the lock
+       now; the placements queued behind it read the switch after step 1 committed and are refused
+       at once, so the wait is about one placement per account, whatever the load. Then the critical
+       alert, and the answer.
+
+    Why no order is accepted after the activation (a risk-reducing one excepted, as always): a placement
+    reads the switches with a statement that starts after its account lock was granted and keeps the
+    lock until it commits. If that read started after step 1 committed, it sees the switch and refuses.
+    Otherwise the placement already held its account's lock when step 1 committed; step 2, which starts
+    after that commit, must take the same lock, so the placement commits first: before step 2 commits,
+    before the answer, and its order, if it rests, is cancelled by the sweep. Hence every placement whose
+    request starts after the answer is refused, and every order accepted without seeing the switch was
+    committed before step 2 took its account's lock. Of the placements in the middle of their
+    transaction when step 1 commits, those that already read the switch hold their account's lock and
+    the barrier waits for them; the others (queued for the lock, or holding it but not yet reading) read
+    it after step 1 and are refused. Stop orders triggered by ticks are not placements: a pending stop is
+    a working order, so it either triggers before the sweep reaches its account (as it could before any
+    activation) or is cancelled by it. New accounts cannot slip past the sweep: an account a placement
+    can lock was committed before that placement began, so before step 1 committed if the placement
+    missed the switch, and step 2 lists the accounts after that commit.
+
+    ACCOUNT scope is the same protocol over the user's accounts and the user's switch row. On SQLite,
+    writers are serialised, so each placement runs wholly before or wholly after step 1; the argument
+    above holds unchanged (step 2's barrier is then immediate).
+
+    Between the two steps a deactivation may run (it waits only for the switch row). Step 2 notices that
+    its event is no longer the switch's latest and skips the sweep: the switch was turned off, and
+    cancelling orders placed after that would be wrong. If step 2 fails, the switch stays on (the safe
+    side), its history and audit rows stand, and working orders it did not reach stay working; the
+    mutation answers an error.
+    """
+    async with in_transaction() as conn:
+        switch, event = await _flip(conn, actor, scope, reason, True, target)
+    await publish(
+        deps.bus, KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=True)
+    )
+
+    changes = Changes()
+    cancelled = 0
+    async with in_transaction() as conn:
+        current = await _lock_switch(conn, scope, actor.user_id)
+        latest = (
+            await KillSwitchEvent.filter(scope=current.scope, user_id=current.user_id)
+            .using_db(conn)
+            .order_by("-id")
+            .first()
+        )
+        if latest is not None and latest.id == event.id:
+            cancelled = await _cancel_working(deps, conn, None if scope == KillScope.GLOBAL else actor.user_id, changes)
+            await KillSwitchEvent.filter(id=event.id).using_db(conn).update(cancelled_orders=cancelled)
             await audit.by(
                 actor,
-                action,
+                Action.KILLSWITCH_SWEEP,
                 Outcome.SUCCESS,
                 target_type="KillSwitch",
                 target_id=target,
-                detail={"reason": reason, "cancelledOrders": cancelled},
+                detail={"cancelledOrders": cancelled},
                 conn=conn,
             )
+        await Alert.create(
+            user_id=switch.user_id,
+            type="KILL_SWITCH",
+            category="RISK",
+            severity=Severity.CRITICAL,
+            title=f"{scope.value.title()} kill switch activated",
+            message=f"{reason} ({cancelled} working orders cancelled)",
+            source="kill_switch",
+            using_db=conn,
+        )
     await deps.engine.publish(changes)
-    flipped = KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=active)
-    await publish(deps.bus, flipped)
     return Switched(switch, cancelled)
+
+
+async def _deactivate(deps: Deps, actor: Actor, scope: KillScope, reason: str, target: str) -> Switched:
+    """One transaction: turning the switch off needs no barrier (a placement that still sees it on is
+    refused, which was right a moment earlier)."""
+    async with in_transaction() as conn:
+        switch, _ = await _flip(conn, actor, scope, reason, False, target)
+        await Alert.create(
+            user_id=switch.user_id,
+            type="KILL_SWITCH",
+            category="RISK",
+            severity=Severity.INFO,
+            title=f"{scope.value.title()} kill switch deactivated",
+            message=reason,
+            source="kill_switch",
+            using_db=conn,
+        )
+    flipped = KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=False)
+    await publish(deps.bus, flipped)
+    return Switched(switch, 0)
 
 
 async def _cancel_working(deps: Deps, conn: BaseDBAsyncClient, user_id: str | None, changes: Changes) -> int:
