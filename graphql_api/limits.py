@@ -7,7 +7,8 @@ own counter, which aborts parsing as soon as it is passed.
 
 Cost is static, the way GitHub and Shopify meter their GraphQL APIs: every object a field returns costs
 1 (scalars are free), and a list multiplies what is under it by the number of items it may return —
-``first``/``last``/``limit`` (their value, or their declared default), the length of a list argument
+``first``/``last``/``limit`` (their value, or their declared default; ``first`` at most MAX_PAGE_SIZE,
+which the resolver enforces), the length of a list argument
 that names one item per element (``prices(symbols:)``), a size declared on the field
 (``metadata={"list_size": n}``), or ``DEFAULT_LIST_SIZE``. A connection's ``first`` sizes the
 ``edges`` beneath it. Introspection costs nothing but counts towards depth like every other field.
@@ -89,8 +90,15 @@ def _sat(value: int) -> int:
 class DocumentMeasure:
     """Depth and cost of every operation of a document, each fragment measured once per context."""
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any] | None,
+        page_cap: int | None = None,
+    ) -> None:
         self.schema = schema
+        self.page_cap = page_cap
         self.variables = variables or {}
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         self._memo: dict[tuple[str, int | None], tuple[int, int]] = {}
@@ -198,6 +206,8 @@ class DocumentMeasure:
             if value is None or value is Undefined:
                 return DEFAULT_PAGE_SIZE if name == "first" else None
             if isinstance(value, int) and not isinstance(value, bool):
+                if name == "first" and self.page_cap is not None and value > self.page_cap:
+                    return self.page_cap  # the resolver refuses it, naming the argument; price what may run
                 return max(value, 0)
             return None  # not an integer: argument validation refuses the document
         return None
@@ -282,7 +292,9 @@ class DocumentLimits(SchemaExtension):
                 "ALIAS_LIMIT_EXCEEDED",
                 limit=settings.max_aliases,
             )
-        measure = DocumentMeasure(self.execution_context.schema._schema, document, variables)
+        measure = DocumentMeasure(
+            self.execution_context.schema._schema, document, variables, page_cap=settings.max_page_size
+        )
         selected = _selected(document, operation_name)
         costs: dict[int, int] = {}
         for op in document.definitions:

@@ -80,16 +80,6 @@ class WindowCounters:
     def _key(self, name: str) -> str:
         return f"{self._prefix}:{name}"
 
-    async def count(self, name: str) -> int:
-        if self._redis is not None:
-            try:
-                value = await self._redis.get(self._key(name))
-                return int(value or 0)
-            except RedisError as exc:
-                log.warning("rate-limit counters fall back to memory: %s", type(exc).__name__)
-        count, expires = self._local.get(name, (0, 0.0))
-        return count if expires > time.monotonic() else 0
-
     async def add(self, name: str, window: int) -> int:
         """Count one event; the window starts at the first event and lasts ``window`` seconds."""
         if self._redis is not None:

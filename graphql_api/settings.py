@@ -147,7 +147,7 @@ class Settings:
     taker_fee: Decimal = Decimal("0.001")
     maker_fee: Decimal = Decimal("0.0002")
     equity_snapshot_interval: int = 60
-    request_deadline: Seconds = 10.0
+    request_deadline: Seconds = 30.0
     database_statement_timeout: Seconds = 30.0
     database_connect_timeout: Seconds = 5.0
 
@@ -269,7 +269,7 @@ class Settings:
             taker_fee=_fee(env, "PAPER_TAKER_FEE", "0.001"),
             maker_fee=_fee(env, "PAPER_MAKER_FEE", "0.0002"),
             equity_snapshot_interval=_int(env, "EQUITY_SNAPSHOT_INTERVAL", 60, minimum=1),
-            request_deadline=float(_decimal(env, "REQUEST_DEADLINE", "10")),
+            request_deadline=float(_decimal(env, "REQUEST_DEADLINE", "30")),
             database_statement_timeout=float(_decimal(env, "DATABASE_STATEMENT_TIMEOUT", "30")),
             database_connect_timeout=float(_decimal(env, "DATABASE_CONNECT_TIMEOUT", "5")),
         )

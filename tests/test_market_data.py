@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient, SubscriptionError
-from graphql_api.engine.book import MAX_DEPTH, build_book
+from graphql_api.engine.book import MAX_DEPTH
 from graphql_api.engine.candles import (
     INTERVALS,
     Bar,
@@ -385,7 +385,9 @@ async def test_ticker_is_the_trailing_day_of_one_minute_candles(api: GraphQLClie
     await _retry(consistent)
 
 
-async def test_order_book_is_the_engine_book_at_the_current_price(api: GraphQLClient, server: ServerHandle) -> None:
+async def test_order_book_has_the_documented_shape_around_the_current_price(
+    api: GraphQLClient, server: ServerHandle
+) -> None:
     tick, lot, initial, volatility = SEEDED["BTC"]
     document = (
         '{ price(symbol: "BTC") { price timestamp } '
@@ -402,18 +404,20 @@ async def test_order_book_is_the_engine_book_at_the_current_price(api: GraphQLCl
     await _retry(same_tick)
     book, price = seen["orderBook"], Decimal(seen["price"]["price"])
     settings = server.settings
-    expected = build_book(
-        seed=settings.feed_seed,
-        symbol="BTC",
-        step=book["step"],
-        mark=price,
-        tick=tick,
-        lot=lot,
-        level_notional=settings.book_level_notional,
-        depth=7,
-    )
     levels = [[(Decimal(lv["price"]), Decimal(lv["quantity"])) for lv in book[side]] for side in ("bids", "asks")]
-    assert levels == [[(lv.price, lv.quantity) for lv in side] for side in (expected.bids, expected.asks)]
+    bids, asks = ([p for p, _ in side] for side in levels)
+    assert len(bids) == len(asks) == 7
+    # The documented shape (book.py): the best ask and bid half a spread, ceil_tick(mark × 0.00005), from the
+    # mark; each further level ceil_tick(mark × 0.0002) beyond, both sides alike. (The step-0 book, with
+    # literal prices, is in test_fills.py.)
+    half = asks[0] - price
+    assert half == price - bids[0]
+    gap = asks[1] - asks[0]
+    assert [b - a for a, b in pairwise(asks)] == [gap] * 6 == [a - b for a, b in pairwise(bids)]
+    assert half == (price * Decimal("0.00005") / tick).to_integral_value(ROUND_CEILING) * tick
+    assert gap == (price * Decimal("0.0002") / tick).to_integral_value(ROUND_CEILING) * tick
+    assert all(q > 0 and q % lot == 0 for side in levels for _, q in side)
+    # That the book shown is the one orders fill against is checked on a still market (test_fills.py).
     assert Decimal(book["markPrice"]) == price
     # The mark is where the seeded walk is at that step: the book is a function of the feed alone.
     assert price == ([initial, *walk(settings.feed_seed, "BTC", initial, tick, volatility, book["step"])])[-1]
