@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from models.trading import WORKING
-from models.trading import Order as OrderRow
 
 from graphql_api.client import GraphQLClient
 from graphql_api.pagination import from_global_id
+from models.orders import WORKING
+from models.orders import Order as OrderRow
 
 from .accounts import Account, register
 from .support import LegConfig, ServerHandle, migrate, own_database, spawn_servers, wait_until

@@ -245,9 +245,9 @@ async def test_decimal_inputs_reject_floats_and_garbage(client: GraphQLClient, q
     # Refused while the variables are coerced, before anything runs: no data, one error naming the field.
     assert body["data"] is None
     (error,) = body["errors"]
-    assert error["message"] == (
-        f"Variable '$input' has invalid value at .quantity: Expected value of type 'Decimal', "
-        f"but encountered error '{reason}'; found: {quantity!r}."
+    assert (error["message"], error["extensions"]) == (
+        f"input.quantity: {reason}",
+        {"code": "BAD_USER_INPUT", "field": "input.quantity"},
     )
     assert await OrderRow.all().count() == before
 

@@ -130,7 +130,8 @@ def _replay(row: Order, req: OrderRequest) -> Placed:
 
 async def place_order(deps: Deps, actor: Actor, spec: OrderSpec, action: Action = Action.ORDER_PLACE) -> Placed:
     """Validate and place: every refusal (input, kill switch, funds) is audited and raised."""
-    async with audit.refusals(actor, action, target_type="VenueAccount", target_id=spec.account_id):
+    symbol = {"symbol": spec.symbol.strip().upper()}
+    async with audit.refusals(actor, action, target_type="VenueAccount", target_id=spec.account_id, detail=symbol):
         return await submit(deps, actor, await validate(actor, spec), action)
 
 

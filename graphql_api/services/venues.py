@@ -47,7 +47,10 @@ def credentials_cipher(deps: Deps) -> Cipher:
 
 async def connect_venue(deps: Deps, actor: Actor, spec: ConnectSpec) -> VenueAccount:
     detail = {"venue": spec.venue_id, "environment": spec.environment.value}
-    async with audit.refusals(actor, Action.VENUE_CONNECT, detail=detail):
+    # Refused before any account exists: the row names the venue asked for.
+    async with audit.refusals(
+        actor, Action.VENUE_CONNECT, target_type="Venue", target_id=spec.venue_id[:64], detail=detail
+    ):
         row = await Venue.get_or_none(id=spec.venue_id)
         if row is None:
             raise Missing("no such venue", field="venueId")
