@@ -38,7 +38,7 @@ import orjson
 from graphql_api.client import GraphQLClient
 
 from .console import out, progress
-from .http_load import CONNECTION_FAILURES, KeepAliveConnection, Send, load
+from .http_load import CONNECTION_FAILURES, KeepAliveConnection, Send, judge_field, load
 from .server import LEGS, POSTGRES_BENCH_URL, ChildProcess, ServerOutcome, ServerProcess, serve
 from .stats import percentiles
 from .ticks import run_ticks
@@ -48,24 +48,6 @@ POSTGRAPHILE_DIR = Path(__file__).resolve().parent / "postgraphile"
 ORDERS_ON_PAGE = 100
 # Judges one answer: None when good, else a short name for what went wrong.
 Judge = Callable[[int, bytes], str | None]
-
-
-def _judge_field(name: str, *, non_empty: bool = True) -> Judge:
-    def judge(status: int, content: bytes) -> str | None:
-        if status != 200:
-            return f"HTTP {status}"
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            return "invalid JSON"
-        if body.get("errors"):
-            return "GraphQL errors"
-        value = (body.get("data") or {}).get(name)
-        if value is None or (non_empty and not value):
-            return f"no {name}"
-        return None
-
-    return judge
 
 
 @dataclass(frozen=True)
@@ -81,7 +63,7 @@ class HttpWork:
         return cls(orjson.dumps({"query": query}), judge, dict(headers or {}))
 
 
-HELLO = HttpWork.of("{ hello }", _judge_field("hello"))
+HELLO = HttpWork.of("{ hello }", judge_field("hello"))
 
 
 @dataclass
@@ -281,7 +263,7 @@ async def compare(options: Options) -> list[Row]:
                 outcome = ServerOutcome()
                 async with serve(LEGS["sqlite"], outcome) as (server, _):
                     row = Row("instruments (SQLite)", "req/s", anchor_name="bare strawberry {hello}")
-                    work = HttpWork.of("{ instruments { symbol tickSize } }", _judge_field("instruments"))
+                    work = HttpWork.of("{ instruments { symbol tickSize } }", judge_field("instruments"))
                     await _interleave(
                         row,
                         options.rounds,
@@ -296,7 +278,7 @@ async def compare(options: Options) -> list[Row]:
                     (trader,) = await pool.take(1)
                     if "me" in options.only:
                         row = Row("me, Bearer (PostgreSQL)", "req/s", anchor_name="bare strawberry {hello}")
-                        work = HttpWork.of("{ me { id email } }", _judge_field("me"), trader.headers)
+                        work = HttpWork.of("{ me { id email } }", judge_field("me"), trader.headers)
                         await _interleave(
                             row,
                             options.rounds,
@@ -319,8 +301,8 @@ async def _orders_row(server: ServerProcess, trader: Trader, options: Options, l
         return row
     progress(f"  orders: placing {ORDERS_ON_PAGE} filled market orders (not timed)")
     await _fill_orders(server, trader, ORDERS_ON_PAGE)
-    project = HttpWork.of(ORDERS_PAGE, _judge_field("orders"), trader.headers)
-    anchor = HttpWork.of(POSTGRAPHILE_PAGE, _judge_field("allOrders"))
+    project = HttpWork.of(ORDERS_PAGE, judge_field("orders"), trader.headers)
+    anchor = HttpWork.of(POSTGRAPHILE_PAGE, judge_field("allOrders"))
     requests = max(options.requests // 5, 100)
     async with running(PostGraphile(logs / "postgraphile.log")) as postgraphile:
         await _interleave(

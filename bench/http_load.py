@@ -59,18 +59,27 @@ class HttpLevelResult:
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
-def _judge(status: int, content: bytes) -> str | None:
-    if status != 200:
-        return f"HTTP {status}"
-    try:
-        body = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return "invalid JSON"
-    if body.get("errors"):
-        return "GraphQL errors"
-    if not (body.get("data") or {}).get("instruments"):
-        return "no instruments"
-    return None
+def judge_field(name: str) -> Callable[[int, bytes], str | None]:
+    """A judge of one answer: None when it is a 200 without errors whose ``data.<name>`` is not empty, else a
+    short name for what went wrong."""
+
+    def judge(status: int, content: bytes) -> str | None:
+        if status != 200:
+            return f"HTTP {status}"
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return "invalid JSON"
+        if body.get("errors"):
+            return "GraphQL errors"
+        if not (body.get("data") or {}).get(name):
+            return f"no {name}"
+        return None
+
+    return judge
+
+
+_judge = judge_field("instruments")
 
 
 class KeepAliveConnection:
