@@ -3,37 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from graphql_api.pagination import to_global_id
 from models import identity as m
 
-from .common import InvalidInput, Node, NotFound, UserError
+from .common import InvalidInput, Node, NotFound, UserError, enum_from
 
-
-@strawberry.enum(description="What a user may do. ADMIN > TRADER > VIEWER.")
-class Role(Enum):
-    ADMIN = strawberry.enum_value(
-        "ADMIN", description="Everything, including user management and the global kill switch."
+# Typed as the model enums they are made from (same names and values); at run time, the GraphQL enums.
+if TYPE_CHECKING:
+    from models.identity import AuthMethod, Role, UserStatus
+else:
+    Role = enum_from(
+        m.Role,
+        "What a user may do. ADMIN > TRADER > VIEWER.",
+        {
+            "ADMIN": "Everything, including user management and the global kill switch.",
+            "TRADER": "Reads and trades their own accounts.",
+            "VIEWER": "Reads their own data; cannot trade.",
+        },
     )
-    TRADER = strawberry.enum_value("TRADER", description="Reads and trades their own accounts.")
-    VIEWER = strawberry.enum_value("VIEWER", description="Reads their own data; cannot trade.")
-
-
-@strawberry.enum(description="Whether an account may sign in.")
-class UserStatus(Enum):
-    ACTIVE = strawberry.enum_value("ACTIVE", description="May sign in.")
-    PENDING = strawberry.enum_value("PENDING", description="Registered, awaiting an admin's approval.")
-    SUSPENDED = strawberry.enum_value("SUSPENDED", description="Blocked by an admin; every session was ended.")
-
-
-@strawberry.enum(description="How a session was signed in.")
-class AuthMethod(Enum):
-    PASSWORD = strawberry.enum_value("PASSWORD", description="Email and password (and TOTP when enabled).")
-    WALLET = strawberry.enum_value("WALLET", description="Sign-In with Ethereum (EIP-4361).")
+    UserStatus = enum_from(
+        m.UserStatus,
+        "Whether an account may sign in.",
+        {
+            "ACTIVE": "May sign in.",
+            "PENDING": "Registered, awaiting an admin's approval.",
+            "SUSPENDED": "Blocked by an admin; every session was ended.",
+        },
+    )
+    AuthMethod = enum_from(
+        m.AuthMethod,
+        "How a session was signed in.",
+        {
+            "PASSWORD": "Email and password (and TOTP when enabled).",
+            "WALLET": "Sign-In with Ethereum (EIP-4361).",
+        },
+    )
 
 
 @strawberry.type(description="Which notifications a user wants, and where.")
