@@ -262,35 +262,35 @@ async def compare(options: Options) -> list[Row]:
             if "instruments" in options.only:
                 outcome = ServerOutcome()
                 async with serve(LEGS["sqlite"], outcome) as (server, _):
-                    row = Row("instruments (SQLite)", "req/s", anchor_name="bare strawberry {hello}")
                     work = HttpWork.of("{ instruments { symbol tickSize } }", judge_field("instruments"))
-                    await _interleave(
-                        row,
-                        options.rounds,
-                        lambda: http_round(strawberry, HELLO, options.concurrency, options.requests),
-                        lambda: http_round(server, work, options.concurrency, options.requests),
-                    )
-                    rows.append(row)
+                    rows.append(await _against_strawberry("instruments (SQLite)", strawberry, server, work, options))
             if options.only & {"me", "orders", "ticks"}:
                 outcome = ServerOutcome()
                 async with serve(LEGS["postgres"], outcome) as (server, _):
                     pool = TraderPool(server, "compare")
                     (trader,) = await pool.take(1)
                     if "me" in options.only:
-                        row = Row("me, Bearer (PostgreSQL)", "req/s", anchor_name="bare strawberry {hello}")
-                        work = HttpWork.of("{ me { id email } }", judge_field("me"), trader.headers)
-                        await _interleave(
-                            row,
-                            options.rounds,
-                            lambda: http_round(strawberry, HELLO, options.concurrency, options.requests),
-                            lambda: http_round(server, work, options.concurrency, options.requests),
-                        )
-                        rows.append(row)
+                        me = HttpWork.of("{ me { id email } }", judge_field("me"), trader.headers)
+                        title = "me, Bearer (PostgreSQL)"
+                        rows.append(await _against_strawberry(title, strawberry, server, me, options))
                     if "orders" in options.only:
                         rows.append(await _orders_row(server, trader, options, logs))
                     if "ticks" in options.only:
                         rows.append(await _ticks_row(server, options, logs))
     return rows
+
+
+async def _against_strawberry(
+    title: str, strawberry: ChildProcess, server: ServerProcess, work: HttpWork, options: Options
+) -> Row:
+    row = Row(title, "req/s", anchor_name="bare strawberry {hello}")
+    await _interleave(
+        row,
+        options.rounds,
+        lambda: http_round(strawberry, HELLO, options.concurrency, options.requests),
+        lambda: http_round(server, work, options.concurrency, options.requests),
+    )
+    return row
 
 
 async def _orders_row(server: ServerProcess, trader: Trader, options: Options, logs: Path) -> Row:
