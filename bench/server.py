@@ -50,6 +50,12 @@ class Leg:
             "DATA_DIR": str(data_dir),
             "SECRET_KEY": SECRET_KEY,
             "FEED_INTERVAL": str(FEED_INTERVAL),
+            # The bench measures the work, from one address and a few users: the abuse limits (which the
+            # tests cover) would refuse most of it.
+            **{f"RATE_LIMIT_{c}": "1000000000" for c in ("GENERAL", "TRADING", "MARKET_DATA", "AUTH")},
+            "MAX_SOCKETS_PER_IP": "100000",
+            "MAX_SOCKETS_PER_USER": "100000",
+            "WS_MESSAGES_PER_SECOND": "100000",
         }
         if self.is_postgres:
             env["DATABASE_URL"] = POSTGRES_BENCH_URL
