@@ -109,7 +109,8 @@ class Page:
 @contextlib.asynccontextmanager
 async def open_page(url: str, origin: str, before_scripts: str = "") -> AsyncIterator[Page]:
     """``url`` in a fresh headless chromium; requests outside ``origin`` fail and are listed in ``blocked``."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the throwaway profile as the browser exits.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, then driven over its socket
             [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
