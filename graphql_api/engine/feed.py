@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -110,10 +111,13 @@ class MarketFeed:
         self._task = asyncio.create_task(self.run(), name="market-feed")
 
     async def run(self) -> None:
+        # Each step runs in a fresh copy of this context: a transaction that an outage left half-closed
+        # must not hand its released connection to the next step through tortoise's context variables.
+        clean = contextvars.copy_context()
         next_at = time.monotonic()
         while not self._stopping.is_set():
             try:
-                await self._step()
+                await asyncio.create_task(self._step(), name="market-feed", context=clean.copy())
             except asyncio.CancelledError:
                 raise
             except Exception:
