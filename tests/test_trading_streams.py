@@ -69,13 +69,15 @@ async def test_order_stream_shows_fills_made_after_the_socket_first_loaded_them(
                 return len(now["fills"]) > len(snapshot["fills"])
 
             await wait_until(filled_more, timeout=30, interval=0.2)
+            # On a busy machine the later ticks may fill the order completely before the cancel lands: the
+            # order's last state, whichever it is, is read back and the stream must end on that very state.
             await client.query("mutation($id: ID!) { cancelOrder(id: $id) { __typename } }", {"id": order["id"]})
-            expected = (await client.query(ORDER, {"id": order["id"]}))["order"]["fills"]
+            final = (await client.query(ORDER, {"id": order["id"]}))["order"]
             while True:
                 update = (await sub.data())["orderUpdates"]["order"]
-                if update["status"] == "CANCELED":
+                if update["status"] == final["status"]:
                     break
-            assert [f["quantity"] for f in update["fills"]] == [f["quantity"] for f in expected]
+            assert [f["quantity"] for f in update["fills"]] == [f["quantity"] for f in final["fills"]]
             assert len(update["fills"]) > len(snapshot["fills"])
 
 
