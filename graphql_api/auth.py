@@ -230,6 +230,24 @@ class RefreshTokenReused(AuthenticationFailed):
         self.user_id = user_id
 
 
+async def end_session(
+    conn: Any,
+    session_id: object,
+    reason: str,
+    action: Action,
+    actor: User,
+    ip: str,
+    *,
+    outcome: Outcome = Outcome.DENIED,
+) -> None:
+    """Revoke a live session for ``reason`` and audit it (``action`` by ``actor``), in the caller's transaction.
+    Its open sockets close once the caller announces it (``sessions.announce_session_ended``)."""
+    await (
+        Session.filter(id=session_id, revoked_at=None).using_db(conn).update(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    await audit.record(action, outcome, actor=actor, target_type="Session", target_id=session_id, ip=ip, conn=conn)
+
+
 async def rotate_refresh_token(settings: Settings, presented: str, client: ClientInfo) -> tuple[Session, IssuedTokens]:
     """Exchange a refresh token for new tokens. A rotated token presented again revokes its session.
 
@@ -247,19 +265,8 @@ async def rotate_refresh_token(settings: Settings, presented: str, client: Clien
         claimed = await RefreshToken.filter(id=record.id, used_at=None).using_db(conn).update(used_at=now)
         if not claimed:
             reused = True
-            await (
-                Session.filter(id=session.id, revoked_at=None)
-                .using_db(conn)
-                .update(revoked_at=now, revoked_reason="refresh token reuse")
-            )
-            await audit.record(
-                Action.AUTH_REFRESH_TOKEN_REUSED,
-                Outcome.DENIED,
-                actor=session.user,
-                target_type="Session",
-                target_id=session.id,
-                ip=client.ip,
-                conn=conn,
+            await end_session(
+                conn, session.id, "refresh token reuse", Action.AUTH_REFRESH_TOKEN_REUSED, session.user, client.ip
             )
         else:
             reason = user_block_reason(session.user) or session_dead_reason(settings, session, now)

@@ -25,6 +25,7 @@ from .errors import RateLimited
 
 if TYPE_CHECKING:
     from .context import Context, Info
+    from .services.deps import Deps
     from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def default_category(*types: type, category: str = GENERAL) -> None:
                 field.extensions.append(RateLimit(category))
 
 
-async def reserve_guess(context: Context, name: str) -> None:
+async def reserve_guess(context: Deps, name: str) -> None:
     """Reserve one guess of a secret (password, TOTP code) for ``name`` before it is checked; refuse with
     RATE_LIMITED and ``retryAfter`` while the back-off of earlier wrong guesses runs. Every reserved guess
     ends with ``guess_failed`` or ``counters.forget_guesses`` (a success)."""
@@ -258,7 +259,7 @@ async def reserve_guess(context: Context, name: str) -> None:
         raise RateLimited(f"too many wrong attempts; try again in {retry} s", retryAfter=retry)
 
 
-async def guess_failed(context: Context, name: str) -> None:
+async def guess_failed(context: Deps, name: str) -> None:
     settings = context.settings
     await context.counters.guess_failed(
         name,

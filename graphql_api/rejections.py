@@ -66,3 +66,50 @@ class NotAllowed(Rejection):
     """The caller's role does not allow the action at all (a top-level FORBIDDEN, not a result)."""
 
     code: str = "FORBIDDEN"
+
+
+# -- identity -------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class BadCredentials(Rejection):
+    """A password (or an email with it) that does not match."""
+
+    code: str = "INVALID_CREDENTIALS"
+
+
+@dataclass(eq=False)
+class TwoFactorNeeded(Rejection):
+    """The password was right, and the account also needs a TOTP code."""
+
+    code: str = "TWO_FACTOR_REQUIRED"
+    field: str | None = "totpCode"
+
+
+@dataclass(eq=False)
+class BadTwoFactorCode(Rejection):
+    """A TOTP code that is wrong, expired or already used."""
+
+    code: str = "INVALID_TWO_FACTOR_CODE"
+
+
+@dataclass(eq=False)
+class NotActive(Rejection):
+    """The account is PENDING approval or SUSPENDED: it may not sign in."""
+
+    status: str = "PENDING"
+
+
+@dataclass(eq=False)
+class BadSignature(Rejection):
+    """A wallet signature, or the message it signs, that does not prove the sign-in."""
+
+    code: str = "INVALID_SIGNATURE"
+    field: str | None = "signature"
+
+
+@dataclass(eq=False)
+class SignInRequired(Rejection):
+    """The credential presented does not (or no longer does) sign anyone in: a top-level UNAUTHENTICATED."""
+
+    code: str = "UNAUTHENTICATED"

@@ -108,3 +108,15 @@ class WalletNonce(Model):
 
     class Meta:
         table = "wallet_nonces"
+
+
+# Every notification choice and its value for a user who never changed it.
+NOTIFICATION_DEFAULTS: dict[str, bool] = {
+    "email": True,
+    "push": False,
+    "order_fills": True,
+    "price_alerts": True,
+    "bot_events": True,
+    "compliance_alerts": True,
+    "system_announcements": True,
+}

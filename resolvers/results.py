@@ -12,21 +12,35 @@ import strawberry
 from graphql_api import audit
 from graphql_api.audit import Action
 from graphql_api.context import Info
-from graphql_api.errors import Forbidden
+from graphql_api.errors import Forbidden, Unauthenticated
 from graphql_api.ownership import Actor
 from graphql_api.permissions import require_principal
 from graphql_api.rejections import (
+    BadCredentials,
+    BadSignature,
+    BadTwoFactorCode,
     ComplianceRefused,
     FundsShort,
     Invalid,
     KillSwitchBlocked,
     Missing,
+    NotActive,
     NotAllowed,
     Rejection,
+    SignInRequired,
+    TwoFactorNeeded,
     VenueDown,
 )
 from models.audit import Outcome
 from schema.common import InvalidInput, NotFound, UserError
+from schema.identity import (
+    AccountNotActive,
+    InvalidCredentials,
+    InvalidSignature,
+    InvalidTwoFactorCode,
+    TwoFactorRequired,
+    UserStatus,
+)
 from schema.killswitch import KillSwitchActive, KillSwitchScope
 from schema.orders import ComplianceRejected, InsufficientFunds
 from schema.venues import VenueUnavailable
@@ -44,6 +58,10 @@ def _not_allowed(r: Any) -> Any:
     raise Forbidden(r.message)
 
 
+def _sign_in_required(r: Any) -> Any:
+    raise Unauthenticated(r.message)
+
+
 # Every rejection kind, once. A new kind (a compliance rule's, say) is one line here and one error type.
 ERROR_TYPES: dict[type[Rejection], Callable[[Any], Any]] = {
     Invalid: lambda r: InvalidInput(message=r.message, code=r.code, field=r.field),
@@ -59,11 +77,22 @@ ERROR_TYPES: dict[type[Rejection], Callable[[Any], Any]] = {
         message=r.message, code=r.code, field=r.field, venue_id=strawberry.ID(r.venue_id)
     ),
     NotAllowed: _not_allowed,
+    SignInRequired: _sign_in_required,
+    BadCredentials: lambda r: InvalidCredentials(message=r.message, code=r.code, field=r.field),
+    TwoFactorNeeded: lambda r: TwoFactorRequired(message=r.message, code=r.code, field=r.field),
+    BadTwoFactorCode: lambda r: InvalidTwoFactorCode(message=r.message, code=r.code, field=r.field),
+    NotActive: lambda r: AccountNotActive(message=r.message, code=r.code, field=r.field, status=UserStatus(r.status)),
+    BadSignature: lambda r: InvalidSignature(message=r.message, code=r.code, field=r.field),
 }
 
 
 def error_result(rejection: Rejection) -> Any:
-    return ERROR_TYPES[type(rejection)](rejection)
+    """The GraphQL answer for a rejection: its kind's entry, or its nearest base kind's (a refinement such
+    as a session ended by refresh-token reuse answers as the kind it refines)."""
+    for kind in type(rejection).__mro__:
+        if kind in ERROR_TYPES:
+            return ERROR_TYPES[kind](rejection)
+    raise TypeError(f"no GraphQL error type for {type(rejection).__name__}")
 
 
 async def result(action: Awaitable[T], success: Callable[[T], R]) -> Any:

@@ -56,19 +56,8 @@ class NotificationPreferences:
 
     @classmethod
     def from_stored(cls, stored: dict[str, object]) -> NotificationPreferences:
-        defaults = NOTIFICATION_DEFAULTS | {k: bool(v) for k, v in stored.items() if k in NOTIFICATION_DEFAULTS}
+        defaults = m.NOTIFICATION_DEFAULTS | {k: bool(v) for k, v in stored.items() if k in m.NOTIFICATION_DEFAULTS}
         return cls(**defaults)
-
-
-NOTIFICATION_DEFAULTS: dict[str, bool] = {
-    "email": True,
-    "push": False,
-    "order_fills": True,
-    "price_alerts": True,
-    "bot_events": True,
-    "compliance_alerts": True,
-    "system_announcements": True,
-}
 
 
 @strawberry.type(description="An account on the platform.")

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from ..engine.adapters import AdapterRegistry
     from ..engine.matching import PaperEngine
     from ..pubsub import Bus
+    from ..ratelimit import WindowCounters
     from ..settings import Settings
 
 
@@ -20,3 +21,5 @@ class Deps(Protocol):
     def engine(self) -> PaperEngine: ...
     @property
     def adapters(self) -> AdapterRegistry: ...
+    @property
+    def counters(self) -> WindowCounters: ...

@@ -1,6 +1,7 @@
-"""Identity and sessions: the Query / Mutation fields of the identity domain. The bodies live in
-resolvers/auth.py (sign-in, tokens), resolvers/account.py (the caller's own account) and
-resolvers/users.py (admin); this module declares them, with their permissions, and their Node types."""
+"""Identity and sessions: the Query / Mutation fields of the identity domain, with their permissions, and
+its Node types. The resolvers are in this package — ``signin`` (sign-in, tokens), ``account`` (the
+caller's own account), ``admin`` (user management) — and map to the actions of the same names in
+graphql_api/services/identity/."""
 
 from __future__ import annotations
 
@@ -32,10 +33,9 @@ from schema.identity import (
     WalletVerifyResult,
 )
 
-from . import account, auth
-from . import users as admin
-from .node import node_type
-from .results import actor, audited
+from ..node import node_type
+from ..results import actor, audited
+from . import account, admin, signin
 
 
 @node_type("User", User)
@@ -75,33 +75,33 @@ class Query:
 class Mutation:
     register: RegisterResult = strawberry.mutation(
         extensions=[RateLimit(AUTH)],
-        resolver=audited(Action.AUTH_REGISTER)(auth.register),
+        resolver=audited(Action.AUTH_REGISTER)(signin.register),
         description="Create an account. The first becomes ADMIN; later ones TRADER, signed in at once in open "
         "registration mode or PENDING approval in approval mode.",
     )
     login: LoginResult = strawberry.mutation(
         extensions=[RateLimit(AUTH)],
-        resolver=audited(Action.AUTH_LOGIN)(auth.login),
+        resolver=audited(Action.AUTH_LOGIN)(signin.login),
         description="Sign in with email, password and (when enabled) a TOTP code.",
     )
     wallet_challenge: WalletChallenge = strawberry.mutation(
         extensions=[RateLimit(AUTH)],
-        resolver=audited(Action.AUTH_WALLET_CHALLENGE)(auth.wallet_challenge),
+        resolver=audited(Action.AUTH_WALLET_CHALLENGE)(signin.wallet_challenge),
         description="Start Sign-In with Ethereum: a single-use EIP-4361 message for the wallet to sign.",
     )
     wallet_verify: WalletVerifyResult = strawberry.mutation(
         extensions=[RateLimit(AUTH)],
-        resolver=audited(Action.AUTH_WALLET_LOGIN)(auth.wallet_verify),
+        resolver=audited(Action.AUTH_WALLET_LOGIN)(signin.wallet_verify),
         description="Finish Sign-In with Ethereum; creates the account on first sign-in.",
     )
     refresh_token: AuthPayload = strawberry.mutation(
         extensions=[RateLimit(AUTH)],
-        resolver=audited(Action.AUTH_REFRESH_TOKEN)(auth.refresh_token),
+        resolver=audited(Action.AUTH_REFRESH_TOKEN)(signin.refresh_token),
         description="Exchange a refresh token for new tokens. Each refresh token works once; reusing one ends "
         "its session. Failures are UNAUTHENTICATED errors.",
     )
     logout: bool = strawberry.mutation(
-        resolver=audited(Action.AUTH_LOGOUT)(auth.logout),
+        resolver=audited(Action.AUTH_LOGOUT)(signin.logout),
         permission_classes=[IsAuthenticated],
         description="End the current session.",
     )
