@@ -15,6 +15,7 @@ of its scalar.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any
 
 from graphql import (
@@ -35,7 +36,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 from graphql.utilities.validate_input_value import validate_input_literal, validate_input_value
-from graphql.validation import ValidationContext, ValuesOfCorrectTypeRule
+from graphql.validation import ValidationContext, ValuesOfCorrectTypeRule, validate
 from strawberry.extensions import SchemaExtension
 
 from .errors import BadUserInput
@@ -177,18 +178,41 @@ class ArgumentValuesRule(ValuesOfCorrectTypeRule):
             self._refuse(path, f"at most {limit} characters (got {len(text)})", [node])
 
 
+@cache
+def _literal_rule(hide_suggestions: bool) -> type[ArgumentValuesRule]:
+    """The rule without variables (one class per setting, so the validation it is part of can be cached)."""
+    return type("ArgumentValues", (ArgumentValuesRule,), {"variables": {}, "hide_suggestions": hide_suggestions})
+
+
 class CheckArgumentValues(SchemaExtension):
-    """Puts :class:`ArgumentValuesRule`, bound to this operation's variables, in place of graphql-core's
-    ValuesOfCorrectTypeRule. With ``suggestions`` off its messages name no other schema member."""
+    """Puts :class:`ArgumentValuesRule` in place of graphql-core's ValuesOfCorrectTypeRule. The values written
+    in the document are checked there, in the validation that is cached per document; the request's variable
+    values by :class:`CheckVariableValues`. With ``suggestions`` off its messages name no other schema member."""
 
     def __init__(self, suggestions: bool = True) -> None:
-        self.suggestions = suggestions
+        self.rule = _literal_rule(not suggestions)
 
     def on_validate(self) -> Iterator[None]:
-        variables = self.execution_context.variables or {}
-        attributes = {"variables": variables, "hide_suggestions": not self.suggestions}
-        rule = type("ArgumentValues", (ArgumentValuesRule,), attributes)
         self.execution_context.validation_rules = tuple(
-            rule if r is ValuesOfCorrectTypeRule else r for r in self.execution_context.validation_rules
+            self.rule if r is ValuesOfCorrectTypeRule else r for r in self.execution_context.validation_rules
         )
+        yield
+
+
+class CheckVariableValues(SchemaExtension):
+    """The request's variable values against the argument rules (parse, length bounds), by a pass of that one
+    rule with the variables bound. Placed after the validation cache: it runs when the document itself is
+    valid, so a repeated document costs this one pass, not a full validation."""
+
+    def __init__(self, suggestions: bool = True) -> None:
+        self.hide_suggestions = not suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.variables and context.graphql_document is not None and not context.pre_execution_errors:
+            attributes = {"variables": context.variables, "hide_suggestions": self.hide_suggestions}
+            rule = type("ArgumentValues", (ArgumentValuesRule,), attributes)
+            errors = validate(context.schema._schema, context.graphql_document, [rule])
+            if errors:
+                context.pre_execution_errors = errors
         yield

@@ -53,7 +53,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import SchemaExtension, ValidationCache
 
 from .errors import ApiError
 from .settings import DEFAULT_PAGE_SIZE, Settings
@@ -502,3 +502,14 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, reason: str) -> No
         accept["subprotocol"] = protocols[0]
     await send(accept)
     await send({"type": "websocket.close", "code": _CLOSE_TOO_MANY, "reason": reason})
+
+
+class CachedValidation(ValidationCache):
+    """strawberry's validation cache (keyed by the parsed document, one object per query text, and the rule
+    set), except that a document the limits refused stays refused and is never handed to the validators."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()

@@ -60,6 +60,17 @@ class FinishFirstConnection(asyncpg.Connection):
     deadline (graphql_api.deadline): past it, the transaction is rolled back instead and the refusal raised.
     """
 
+    def get_reset_query(self) -> str:
+        """Nothing, where asyncpg would run ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+        ALL`` each time a connection goes back to the pool (a round trip per statement outside a transaction).
+
+        The application leaves no session state on a pooled connection: its advisory locks are
+        transaction-scoped (``pg_advisory_xact_lock``; the feed lease holds its lock on a connection of its own,
+        engine/lease.py), cursors live inside transactions, it never LISTENs (the bus is Redis) and never SETs
+        session variables. An open transaction is still rolled back on release
+        (asyncpg does that before this query, whatever it returns)."""
+        return ""
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         if args and args[0] == "COMMIT;" and (refusal := begin_commit()) is not None:
             await finish_first(super().execute("ROLLBACK;"))

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from .fields import money
@@ -102,3 +103,6 @@ class Fill(Model):
 
     class Meta:
         table = "fills"
+        # An order's fills are read by order (the fills DataLoader, the order page): without this index
+        # PostgreSQL scans every fill for each page.
+        indexes = (Index(fields=["order_id", "id"]),)

@@ -18,8 +18,8 @@ from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtensi
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
-from graphql_api.inputs import CheckArgumentValues
-from graphql_api.limits import DocumentLimits
+from graphql_api.inputs import CheckArgumentValues, CheckVariableValues
+from graphql_api.limits import CachedValidation, DocumentLimits
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import identity, killswitch, market, node, orders, portfolio, positions, venues
@@ -56,10 +56,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions.append(partial(ParserCache, maxsize=1024))
     else:
         # Parses (cached) and refuses documents over the token, alias, depth or cost limits in one linear
-        # pass, before validation; validation is not cached because a rule depends on the transport.
+        # pass, before validation.
         extensions.append(partial(DocumentLimits, settings))
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
+    # After the extensions that add rules: validation is cached per (parsed document — one object per query
+    # text, from the parse cache — and rule set); the transport's extra rule (SubscriptionsOverWebSocketOnly)
+    # makes HTTP and WebSocket two entries, each validated once. The request's variables are checked after.
+    extensions.append(partial(CachedValidation, maxsize=1024))
+    extensions.append(partial(CheckVariableValues, suggestions=suggestions))
     default_category(Query, Mutation)
     return ApiSchema(
         query=Query,
