@@ -32,7 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from schema import build_schema
 
 from . import db, sessions
-from .auth import AuthenticationFailed
+from .auth import SESSIONS, AuthenticationFailed
 from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
@@ -299,6 +299,7 @@ async def ready(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     resources = Resources(settings)
+    SESSIONS.ttl = settings.session_cache_ttl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -311,6 +312,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.open_database(settings)
         try:
             await resources.bus.connect()
+            credentials = asyncio.create_task(
+                sessions.forget_changed_credentials(resources.bus), name="credentials-cache"
+            )
             try:
                 if settings.feed_enabled:
                     resources.feed = MarketFeed(
@@ -324,6 +328,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     resources.feed.start()
                 yield
             finally:
+                credentials.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await credentials
                 if resources.feed is not None:
                     await resources.feed.stop()
                 await resources.bus.disconnect()

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,7 +124,28 @@ def issue_access_token(settings: Settings, user_id: str, session_id: str) -> tup
     return jwt.encode(claims, str(settings.secret_key), algorithm=_ALGORITHM), expires
 
 
+# Access tokens this process has verified, with their claims: a token is immutable, so its signature and
+# claims are checked once and only its expiry on each later use. Bounded; the oldest go first.
+_VERIFIED: OrderedDict[tuple[str, str, str, str], dict[str, Any]] = OrderedDict()
+_VERIFIED_SIZE = 10_000
+
+
 def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    key = (token, str(settings.secret_key), settings.jwt_audience, settings.jwt_issuer)
+    known = _VERIFIED.get(key)
+    if known is not None:
+        if known["exp"] <= time.time():
+            del _VERIFIED[key]
+            raise AuthenticationFailed("access token expired")
+        return known
+    claims = _verify_access_token(settings, token)
+    _VERIFIED[key] = claims
+    while len(_VERIFIED) > _VERIFIED_SIZE:
+        _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -165,11 +188,68 @@ def user_block_reason(user: User) -> str | None:
     return None
 
 
-async def live_session(settings: Settings, session_id: object, now: datetime) -> tuple[Session | None, str | None]:
-    """The session (with its user) and, if it may no longer be used, why; (None, None) when it is gone."""
-    session = await Session.get_or_none(id=session_id).select_related("user")
+class SessionCache:
+    """The sessions (with their users) this process read in the last ``ttl`` seconds.
+
+    Every request that presents an access token needs its session and user checked, and reading them is a
+    joined query — most of the cost of a small authenticated query. An entry lives at most ``ttl`` (a second):
+    a session ended or a user changed is forgotten at once by the process that did it and, through the bus's
+    credentials channel (``sessions.forget_changed_credentials``), by every other process; were that event
+    lost (a bus outage, after which the whole cache is dropped on resync), the entry still expires within the
+    ttl. So a revoked token is refused at once where it was revoked and within a second everywhere. Whether a
+    session is still usable (expiry, idle time, the user's status) is judged afresh on every request.
+    """
+
+    def __init__(self, ttl: float = 1.0, size: int = 100_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, Session]] = OrderedDict()
+
+    def get(self, session_id: object) -> Session | None:
+        key = str(session_id)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self.ttl:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, session: Session) -> None:
+        key = str(session.id)
+        self._entries[key] = (time.monotonic(), session)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget_session(self, session_id: object) -> None:
+        self._entries.pop(str(session_id), None)
+
+    def forget_user(self, user_id: object) -> None:
+        stale = [key for key, (_, session) in self._entries.items() if str(session.user_id) == str(user_id)]
+        for key in stale:
+            del self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# One per process: every app in it shares the same database rows' identities (UUIDs).
+SESSIONS = SessionCache()
+
+
+async def live_session(
+    settings: Settings, session_id: object, now: datetime, *, fresh: bool = False
+) -> tuple[Session | None, str | None]:
+    """The session (with its user) and, if it may no longer be used, why; (None, None) when it is gone.
+    ``fresh`` reads past the cache (a socket's periodic recheck, which is the fallback for lost events)."""
+    session = None if fresh else SESSIONS.get(session_id)
     if session is None:
-        return None, None
+        session = await Session.get_or_none(id=session_id).select_related("user")
+        if session is None:
+            SESSIONS.forget_session(session_id)
+            return None, None
+        SESSIONS.put(session)
     return session, user_block_reason(session.user) or session_dead_reason(settings, session, now)
 
 

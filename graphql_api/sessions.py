@@ -22,10 +22,18 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
-from .auth import ACCESS_COOKIE, AuthenticationFailed, Principal, live_session, principal_from_token, utcnow
+from .auth import (
+    ACCESS_COOKIE,
+    SESSIONS,
+    AuthenticationFailed,
+    Principal,
+    live_session,
+    principal_from_token,
+    utcnow,
+)
 from .context import Context
-from .events import channel_for, publish
-from .events.identity import SessionEnded, UserChanged
+from .events import channel_for, decode, publish
+from .events.identity import EVERY_PROCESS, CredentialsChanged, SessionEnded, UserChanged
 from .pubsub import Bus, BusEvent
 from .settings import Settings
 
@@ -90,17 +98,45 @@ async def authenticate_websocket(context: Context) -> None:
 
 
 async def announce_session_ended(bus: Bus, session_id: object, reason: str) -> None:
+    """After the commit that ended a session: every process forgets it, and its sockets close."""
+    SESSIONS.forget_session(session_id)
+    await publish(bus, CredentialsChanged(scope=EVERY_PROCESS, session_id=str(session_id)))
     await publish(bus, SessionEnded(session_id=str(session_id), reason=reason))
 
 
 async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
+    """After the commit that changed a user (status, role, profile, credentials): every process forgets the
+    user's cached sessions, and their sockets re-check."""
+    SESSIONS.forget_user(user_id)
+    await publish(bus, CredentialsChanged(scope=EVERY_PROCESS, user_id=str(user_id)))
     await publish(bus, UserChanged(user_id=str(user_id), reason=reason))
+
+
+async def forget_changed_credentials(bus: Bus) -> None:
+    """Run for the life of the process: apply every process's credential changes to this one's cache. A
+    resync (the bus reconnected, and events may have been lost meanwhile) drops the whole cache."""
+    while True:
+        try:
+            async with bus.subscribe([channel_for(CredentialsChanged, EVERY_PROCESS)]) as deliveries:
+                async for delivery in deliveries:
+                    change = decode(delivery)
+                    if not isinstance(change, CredentialsChanged):
+                        SESSIONS.clear()
+                    elif change.session_id is not None:
+                        SESSIONS.forget_session(change.session_id)
+                    elif change.user_id is not None:
+                        SESSIONS.forget_user(change.user_id)
+        except Exception:
+            # Entries still expire within the cache's ttl; listening again is all that is left to do.
+            log.exception("credentials listener failed; listening again")
+            SESSIONS.clear()
+            await asyncio.sleep(1)
 
 
 async def _end_reason(settings: Settings, principal: Principal) -> str | None:
     if principal.token_expires_at <= utcnow():
         return "access token expired"
-    session, reason = await live_session(settings, principal.session.id, utcnow())
+    session, reason = await live_session(settings, principal.session.id, utcnow(), fresh=True)
     return "session ended" if session is None else reason
 
 

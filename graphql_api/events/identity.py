@@ -19,3 +19,17 @@ class SessionEnded(Event):
 class UserChanged(Event):
     user_id: str
     reason: str
+
+
+@event("credentials", key="scope")
+@dataclass(frozen=True)
+class CredentialsChanged(Event):
+    """One channel every process listens on: forget the cached session (or all of a user's sessions)."""
+
+    scope: str
+    session_id: str | None = None
+    user_id: str | None = None
+
+
+# The credentials channel has a single key: every process subscribes to it once.
+EVERY_PROCESS = "all"

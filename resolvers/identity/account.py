@@ -47,7 +47,9 @@ async def me(info: Info) -> UserType:
 
 
 async def update_profile(info: Info, input: Annotated[UpdateProfileInput, _INPUT]) -> UpdateUserResult:
-    action = account.update_profile(actor(info), name=input.name, timezone=input.timezone, language=input.language)
+    action = account.update_profile(
+        info.context, actor(info), name=input.name, timezone=input.timezone, language=input.language
+    )
     answered: UpdateUserResult = await result(action, _updated)
     return answered
 
@@ -56,7 +58,9 @@ async def update_notification_preferences(
     info: Info, input: Annotated[NotificationPreferencesInput, _INPUT]
 ) -> UpdateUserResult:
     given = {k: bool(v) for k, v in strawberry.asdict(input).items() if v is not None}
-    answered: UpdateUserResult = await result(account.update_notification_preferences(actor(info), given), _updated)
+    answered: UpdateUserResult = await result(
+        account.update_notification_preferences(info.context, actor(info), given), _updated
+    )
     return answered
 
 

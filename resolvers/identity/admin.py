@@ -71,7 +71,9 @@ async def user(info: Info, id: GlobalID) -> UserType | None:
 
 
 async def approve_user(info: Info, id: GlobalID) -> AdminUserResult:
-    answered: AdminUserResult = await result(admin.approve_user(actor(info), parse_id(id, "User")), _updated)
+    answered: AdminUserResult = await result(
+        admin.approve_user(info.context, actor(info), parse_id(id, "User")), _updated
+    )
     return answered
 
 

@@ -23,7 +23,7 @@ from ...auth import end_session, hash_password, utcnow, verify_password
 from ...ownership import Actor
 from ...ratelimit import guess_failed, reserve_guess
 from ...rejections import BadCredentials, BadTwoFactorCode, Invalid, Missing
-from ...sessions import announce_session_ended
+from ...sessions import announce_session_ended, announce_user_changed
 from ..deps import Deps
 from .credentials import check_name, check_password, consume_totp, totp_cipher
 
@@ -64,7 +64,7 @@ async def _audit(
 
 
 async def update_profile(
-    actor: Actor, *, name: str | None = None, timezone: str | None = None, language: str | None = None
+    deps: Deps, actor: Actor, *, name: str | None = None, timezone: str | None = None, language: str | None = None
 ) -> User:
     changes: dict[str, str] = {}
     if name is not None:
@@ -85,10 +85,11 @@ async def update_profile(
         async with in_transaction() as conn:
             await User.filter(id=actor.user_id).using_db(conn).update(**changes)
             await _audit(actor, Action.ACCOUNT_UPDATE_PROFILE, Outcome.SUCCESS, {"fields": sorted(changes)}, conn)
+        await announce_user_changed(deps.bus, actor.user_id, "profile updated")
     return await _fresh(actor)
 
 
-async def update_notification_preferences(actor: Actor, given: dict[str, bool]) -> User:
+async def update_notification_preferences(deps: Deps, actor: Actor, given: dict[str, bool]) -> User:
     """Merge ``given`` choices over the stored ones (and the defaults for any never set)."""
     unknown = sorted(set(given) - set(NOTIFICATION_DEFAULTS))
     if unknown:
@@ -98,6 +99,7 @@ async def update_notification_preferences(actor: Actor, given: dict[str, bool]) 
     async with in_transaction() as conn:
         await User.filter(id=actor.user_id).using_db(conn).update(notification_preferences=merged)
         await _audit(actor, Action.ACCOUNT_UPDATE_NOTIFICATIONS, Outcome.SUCCESS, {"fields": sorted(given)}, conn)
+    await announce_user_changed(deps.bus, actor.user_id, "notification preferences updated")
     return await _fresh(actor)
 
 
@@ -129,6 +131,7 @@ async def change_password(deps: Deps, actor: Actor, session_id: str, current: st
         await _audit(actor, Action.ACCOUNT_CHANGE_PASSWORD, Outcome.SUCCESS, {"revokedSessions": len(others)}, conn)
     for other in others:
         await announce_session_ended(deps.bus, other, "password changed")
+    await announce_user_changed(deps.bus, actor.user_id, "password changed")
     return PasswordChange(await _fresh(actor), len(others))
 
 
@@ -162,6 +165,7 @@ async def _switch_two_factor(
     async with in_transaction() as conn:
         await User.filter(id=user.id).using_db(conn).update(totp_secret=secret, totp_pending_secret=None)
         await _audit(actor, action, Outcome.SUCCESS, conn=conn)
+    await announce_user_changed(deps.bus, actor.user_id, "two-factor changed")
     return await _fresh(actor)
 
 

@@ -72,12 +72,13 @@ async def _changing(actor: Actor, action: Action, pk: str) -> AsyncIterator[_Cha
         )
 
 
-async def approve_user(actor: Actor, pk: str) -> User:
+async def approve_user(deps: Deps, actor: Actor, pk: str) -> User:
     async with _changing(actor, Action.ADMIN_APPROVE_USER, pk) as change:
         if change.row.status == UserStatus.ACTIVE:
             raise Invalid("the user is already active", code="ALREADY_ACTIVE", field="id")
         change.detail = {"from": change.row.status}
         await User.filter(id=pk).using_db(change.conn).update(status=UserStatus.ACTIVE, suspended_reason=None)
+    await announce_user_changed(deps.bus, pk, "approved")
     return await User.get(id=pk)
 
 
