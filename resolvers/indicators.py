@@ -253,9 +253,18 @@ async def _instruments(symbols: list[str] | None, limit: int) -> list[Instrument
 
 
 async def signals(info: Info, interval: Interval, symbols: OptionalSymbols = None) -> list[Signal]:
+    """Named instruments must all have a signal; with none named, an instrument without enough closed
+    candles for the rule (none of the listed ones, in practice) is left out rather than failing the list."""
     rows = await _instruments(symbols, info.context.settings.max_page_size)
     now = datetime.now(UTC)
-    return [await _signal(row, info.context.settings.feed_seed, interval, now) for row in rows]
+    found = []
+    for row in rows:
+        try:
+            found.append(await _signal(row, info.context.settings.feed_seed, interval, now))
+        except BadUserInput:
+            if symbols is not None:
+                raise
+    return found
 
 
 def _change(record: SignalRecord, symbol: str) -> SignalChange:

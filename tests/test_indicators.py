@@ -380,6 +380,10 @@ async def test_signed_in_users_only_and_viewers_read(api: GraphQLClient, trader:
         assert data["candleCount"] == 30
         assert (await client.query(SIGNAL, {"s": "BTC"}))["signal"]["action"] in {"BUY", "SELL", "HOLD"}
         assert (await client.query(PREDICTION, {"s": "BTC", "h": 3}))["pricePrediction"]["sampleSize"] == 100
+        # Without symbols: every listed instrument, by asset index.
+        every = (await client.query(SIGNALS))["signals"]
+        listed = await Instrument.all().order_by("asset_index").values_list("symbol", flat=True)
+        assert [s["symbol"] for s in every] == list(listed)
         body = await client.execute(PREDICTION, {"s": "BTC", "h": 0})
         assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "horizon"}
 
