@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient, SubscriptionError
+from graphql_api.engine.candles import Bar
+from graphql_api.engine.indicators import Kind, Spec, compute
 from graphql_api.pagination import from_global_id
 from graphql_api.services.indicators import record_signal
 from models.identity import Role, User
@@ -348,6 +350,18 @@ async def test_indicator_values_match_first_principles(api: GraphQLClient, trade
     check("OBV", obv(bars))
     # A hand-checked anchor: SMA(5) at index 4 is the mean of the first five closes.
     assert Decimal(series["SMA"]["points"][4]["value"]) == sum(b["close"] for b in bars[:5]) / 5
+
+
+def test_a_market_without_moves_reads_as_ta_lib_says() -> None:
+    """No gains and no losses: RSI 0; a window whose high equals its low: raw %K 0 (TA-Lib's values; talipp's
+    own would be 100). Pure engine, no server."""
+    flat = [
+        Bar(T0 + HOUR * i, Decimal(100), Decimal(100), Decimal(100), Decimal(100), Decimal(5), Decimal(0))
+        for i in range(20)
+    ]
+    strength, stochastic = compute([Spec.of(Kind.RSI, period=5), Spec.of(Kind.STOCH, k_period=5)], flat)
+    assert [r.value for r in strength[5:]] == [Decimal(0)] * 15
+    assert [(r.value, r.d) for r in stochastic[8:]] == [(Decimal(0), Decimal(0))] * 12
 
 
 @pytest.mark.parametrize(

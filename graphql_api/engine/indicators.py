@@ -235,8 +235,12 @@ class _Tracker:
             self.extra = EMA(_int(s.signal_period))
             self.fast_fed: list[bool] = []
         elif k is Kind.STOCH:
-            self.main = Stoch(_int(s.k_period), _int(s.k_smoothing))
+            # talipp's Stoch gives the raw %K; the slow %K and %D are SMAs over it, fed here so that a
+            # flat window can read 0 as in TA-Lib (talipp says 100).
+            self.main = Stoch(_int(s.k_period), 1)
+            self.fast = SMA(_int(s.k_smoothing))
             self.extra = SMA(_int(s.d_period))
+            self.fast_fed = []
 
     def add(self, bar: Bar) -> Reading:
         self.count += 1
@@ -274,10 +278,16 @@ class _Tracker:
             self.fed.append(fed)
         elif k is Kind.STOCH:
             self.main.add(_ohlcv(bar))
-            slow_k = _last(self.main)
-            fed = slow_k is not None and slow_k.d is not None
+            raw = _last(self.main)
+            fast_fed = raw is not None and raw.k is not None
+            if fast_fed:
+                window = self.main.input_values[-_int(self.spec.k_period) :]
+                flat = max(v.high for v in window) == min(v.low for v in window)
+                self.fast.add(0.0 if flat else raw.k)
+            self.fast_fed.append(fast_fed)
+            fed = _last(self.fast) is not None
             if fed:
-                self.extra.add(slow_k.d)
+                self.extra.add(_last(self.fast))
             self.fed.append(fed)
         reading = self._reading(bar.open_time)
         if self.count > _KEEP * 2:
@@ -298,13 +308,11 @@ class _Tracker:
                 self.main.remove()
             return
         self.main.remove()
-        if k is Kind.MACD:
+        if k is Kind.MACD or k is Kind.STOCH:
             if self.fast_fed.pop():
                 self.fast.remove()
             if self.fed.pop():
                 self.extra.remove()
-        elif k is Kind.STOCH and self.fed.pop():
-            self.extra.remove()
 
     def _purge(self, size: int) -> None:
         """Forget the oldest ``size`` inputs; what is kept is far more than any recurrence looks back."""
@@ -323,7 +331,10 @@ class _Tracker:
                 self.fast.purge_oldest(fast)
                 self.extra.purge_oldest(dropped)
             else:
+                fast = sum(self.fast_fed[:size])
+                del self.fast_fed[:size]
                 self.main.purge_oldest(size)
+                self.fast.purge_oldest(fast)
                 self.extra.purge_oldest(dropped)
         else:
             self.main.purge_oldest(size)
@@ -345,7 +356,7 @@ class _Tracker:
                 open_time, value=to_decimal(line), signal=to_decimal(signal), histogram=to_decimal(line - signal)
             )
         if k is Kind.STOCH:
-            return Reading(open_time, value=to_decimal(_last(self.main).d), d=to_decimal(_last(self.extra)))
+            return Reading(open_time, value=to_decimal(_last(self.fast)), d=to_decimal(_last(self.extra)))
         if k is Kind.RSI and self.main.avg_gain[-1] == 0 and self.main.avg_loss[-1] == 0:
             return Reading(open_time, value=Decimal(0))
         return Reading(open_time, value=to_decimal(_last(self.main)))
