@@ -202,6 +202,7 @@ class _Tracker:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self.lookback = spec.lookback
         self.count = 0
         self._session: datetime | None = None
         self._build()
@@ -342,7 +343,7 @@ class _Tracker:
 
     def _reading(self, open_time: datetime) -> Reading:
         s, k = self.spec, self.spec.kind
-        if self.count <= s.lookback:
+        if self.count <= self.lookback:
             return Reading(open_time)
         if k is Kind.BBANDS:
             bands = _last(self.main)
