@@ -49,7 +49,7 @@ from schema.market import CandleInterval
 
 from .market import MAX_CANDLES, Interval, Symbol, _candle, _candle_state, _code, _instruments_by_symbol
 
-MAX_KINDS = 10
+MAX_KINDS = ind.MAX_KINDS
 MAX_HORIZON = 100
 DEFAULT_WINDOW = 100
 
@@ -426,7 +426,9 @@ class Query:
         extensions=[RateLimit(MARKET_DATA)],
         permission_classes=[IsAuthenticated],
         description="Technical indicators (talipp, TA-Lib definitions) over one instrument's candles: the same "
-        "candles `candles` returns for these arguments, one point per candle.",
+        "candles `candles` returns for these arguments, one point per candle. Its static document cost is "
+        f"about limit times {ind.MAX_KINDS + 1} (a bound on the points returned), so the default MAX_QUERY_COST "
+        "of 10000 allows about 900 candles per request.",
     )
     signal: Signal = strawberry.field(
         resolver=signal,

@@ -163,7 +163,12 @@ class IndicatorSeries:
     lookback: int = strawberry.field(
         description="TA-Lib's lookback: how many leading points are null before the first value."
     )
-    points: list[IndicatorPoint] = strawberry.field(description="One point per candle, ascending by openTime.")
+    # The document cost sizes `series` by the root field's `limit` (as a connection's `first` sizes its
+    # edges); declaring `points` at the most kinds a request may name makes limit times MAX_KINDS a bound on
+    # the points returned (kinds times limit).
+    points: list[IndicatorPoint] = strawberry.field(
+        description="One point per candle, ascending by openTime.", metadata={"list_size": ind.MAX_KINDS}
+    )
 
 
 @strawberry.type(

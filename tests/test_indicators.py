@@ -390,8 +390,8 @@ async def test_signed_in_users_only_and_viewers_read(api: GraphQLClient, trader:
     assert error_code(body) == "UNAUTHENTICATED"
     await User.filter(id=from_global_id(trader.user_id)[1]).update(role=Role.VIEWER)
     async with as_user(api.base_url, trader) as client:
-        data = (await client.query(INDICATORS, {"s": "BTC", "k": [{"kind": "SMA"}], "limit": 30}))["indicators"]
-        assert data["candleCount"] == 30
+        data = (await client.query(INDICATORS, {"s": "BTC", "k": [{"kind": "SMA"}], "limit": 500}))["indicators"]
+        assert data["candleCount"] == 500
         assert (await client.query(SIGNAL, {"s": "BTC"}))["signal"]["action"] in {"BUY", "SELL", "HOLD"}
         assert (await client.query(PREDICTION, {"s": "BTC", "h": 3}))["pricePrediction"]["sampleSize"] == 100
         # Without symbols: every listed instrument, by asset index.

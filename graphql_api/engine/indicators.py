@@ -48,6 +48,8 @@ from talipp.ohlcv import OHLCV
 from .candles import Bar
 
 SIGNIFICANT_DIGITS = 12
+# The most indicators one request computes.
+MAX_KINDS = 10
 _ROUND = Context(prec=SIGNIFICANT_DIGITS)
 # A tracker keeps at most this many inputs; older ones are purged (talipp keeps every input otherwise).
 _KEEP = 2048
@@ -342,7 +344,7 @@ class _Tracker:
         self.count -= size
 
     def _reading(self, open_time: datetime) -> Reading:
-        s, k = self.spec, self.spec.kind
+        k = self.spec.kind
         if self.count <= self.lookback:
             return Reading(open_time)
         if k is Kind.BBANDS:
