@@ -570,13 +570,25 @@ async def test_feed_leader_records_signals_at_candle_close(api: GraphQLClient, t
     assert len(candles) == len(set(candles))
 
 
-async def test_signal_stream_rejects_unknown_symbols(server: ServerHandle, trader: Account) -> None:
+async def test_signal_stream_rejects_unknown_symbols_and_anonymous_callers(
+    server: ServerHandle, trader: Account
+) -> None:
     async with GraphQLWSClient(
         server.ws_url, connection_params={"authorization": f"Bearer {trader.access_token}"}
     ) as ws:
         stream = await ws.subscribe(CHANGED, {"s": ["NOPE"]})
-        with pytest.raises(SubscriptionError):
+        with pytest.raises(SubscriptionError) as caught:
             await stream.next(timeout=30)
+        assert caught.value.errors[0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "symbols"}
+    async with GraphQLWSClient(server.ws_url) as anonymous:
+        stream = await anonymous.subscribe(CHANGED, {"s": ["BTC"]})
+        with pytest.raises(SubscriptionError) as caught:
+            await stream.next(timeout=30)
+        assert caught.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+        updates = await anonymous.subscribe(UPDATES, {"s": "BTC", "k": [{"kind": "SMA"}], "w": 5})
+        with pytest.raises(SubscriptionError) as caught:
+            await updates.next(timeout=30)
+        assert caught.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 # -- streamed indicators -----------------------------------------------------------------------------------
