@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import strawberry
+from tortoise.functions import Max
 
 from graphql_api.context import Info
 from graphql_api.engine import indicators as ind
@@ -310,12 +311,15 @@ async def signal_changed(
 
 
 async def _latest(rows: list[InstrumentRow], code: str) -> list[tuple[InstrumentRow, SignalRecord]]:
-    found = []
-    for row in rows:
-        record = await SignalRecord.filter(instrument_id=row.id, interval=code).order_by("-id").first()
-        if record is not None:
-            found.append((row, record))
-    return found
+    """Each instrument's latest stored change on ``code`` (those that have one), from two queries."""
+    newest = (
+        await SignalRecord.filter(instrument_id__in=[row.id for row in rows], interval=code)
+        .annotate(newest=Max("id"))
+        .group_by("instrument_id")
+        .values_list("newest", flat=True)
+    )
+    records = {r.instrument_id: r for r in await SignalRecord.filter(id__in=list(newest))}
+    return [(row, records[row.id]) for row in rows if row.id in records]
 
 
 async def _signal_stream(bus: Bus, rows: list[InstrumentRow], code: str) -> AsyncGenerator[SignalChangedUpdate, None]:
