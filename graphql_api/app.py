@@ -48,6 +48,7 @@ from .limits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
+from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Resources:
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
         self.after_tick.register("equity_snapshots", self._snapshot_equity)
+        self.after_tick.register("signals", SignalRecorder(self.bus, settings.feed_seed))
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 

@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "models.portfolio",
     "models.killswitch",
     "models.alerts",
+    "models.indicators",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks
