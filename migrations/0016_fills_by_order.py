@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0010_position_cost_basis')]
+    dependencies = [('trading', '0011_signals')]
 
     initial = False
 
