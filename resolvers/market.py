@@ -18,7 +18,6 @@ from graphql_api.engine.candles import (
     History,
     WindowStats,
     advance,
-    ceil_time,
     day_window,
     floor_time,
     hour_boundary,
@@ -30,6 +29,7 @@ from graphql_api.events import channel_for, decode
 from graphql_api.events.market import PriceTicked
 from graphql_api.pubsub import Bus
 from graphql_api.ratelimit import MARKET_DATA, RateLimit
+from graphql_api.services.market import BAR_COLUMNS, history_of, series
 from models.market import Candle as CandleRow
 from models.market import Instrument as InstrumentRow
 from models.market import LastPrice
@@ -56,7 +56,6 @@ Interval = Annotated[CandleInterval, strawberry.argument(description="Candle len
 MAX_CANDLES = 1500
 DEFAULT_DEPTH = 20
 TOP_MOVERS = 3
-_BAR_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume")
 # A candle snapshot re-reads when a tick lands between its reads; ticks are a second apart, reads take ms.
 _SNAPSHOT_ATTEMPTS = 20
 
@@ -165,18 +164,6 @@ def _code(interval: CandleInterval) -> str:
     return str(interval.value)
 
 
-def _history(row: InstrumentRow, seed: int) -> History:
-    return History(
-        seed=seed,
-        symbol=row.symbol,
-        initial_price=row.initial_price,
-        tick=row.tick_size,
-        lot=row.lot_size,
-        volatility=row.volatility,
-        created_at=row.created_at,
-    )
-
-
 def _candle(symbol: str, interval: CandleInterval, bar: Bar, now: datetime) -> Candle:
     close_time = bar.open_time + timedelta(seconds=INTERVALS[_code(interval)])
     return Candle(
@@ -192,38 +179,6 @@ def _candle(symbol: str, interval: CandleInterval, bar: Bar, now: datetime) -> C
         quote_volume=bar.quote_volume,
         closed=close_time <= now,
     )
-
-
-def _merge(generated: list[Bar], stored: list[Bar], limit: int, *, latest: bool) -> list[Bar]:
-    """Generated and stored bars in one ascending series; a stored bar wins over a generated one."""
-    by_time = {bar.open_time: bar for bar in generated}
-    by_time.update((bar.open_time, bar) for bar in stored)
-    ordered = [by_time[t] for t in sorted(by_time)]
-    return ordered[-limit:] if latest else ordered[:limit]
-
-
-async def _series(
-    row: InstrumentRow, history: History, code: str, start: datetime, end: datetime, limit: int, *, latest: bool
-) -> list[Bar]:
-    """Up to ``limit`` bars of ``code`` opening in [start, end], ascending: the earliest, or the latest.
-
-    Stored (live) bars come from one query; history fills the open times before the anchor. Asked for the
-    latest, history is generated only for what the live bars leave of ``limit``.
-    """
-    seconds = INTERVALS[code]
-    start = max(ceil_time(start, seconds), history.first(seconds))
-    end = floor_time(end, seconds)
-    if start > end:
-        return []
-    query = CandleRow.filter(instrument_id=row.id, interval=code, open_time__gte=start, open_time__lte=end)
-    values = await query.order_by("-open_time" if latest else "open_time").limit(limit).values_list(*_BAR_COLUMNS)
-    stored = [Bar(*v) for v in values]
-    wanted = limit
-    if latest:
-        anchor = history.anchor(seconds)
-        wanted -= sum(1 for bar in stored if bar.open_time >= anchor)
-    generated = history.bars(code, start, end, wanted, latest=latest)
-    return _merge(generated, stored, limit, latest=latest)
 
 
 async def candles(
@@ -247,14 +202,14 @@ async def candles(
     if from_ is not None and to is not None and from_ > to:
         raise BadUserInput("from must not be later than to", field="from")
     (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
-    history = _history(row, info.context.settings.feed_seed)
+    history = history_of(row, info.context.settings.feed_seed)
     now = datetime.now(UTC)
     end = now if to is None else min(to, now)
     code = _code(interval)
     if from_ is None:
-        bars = await _series(row, history, code, history.first(INTERVALS[code]), end, limit, latest=True)
+        bars = await series(row, history, code, history.first(INTERVALS[code]), end, limit, latest=True)
     else:
-        bars = await _series(row, history, code, from_, end, limit, latest=False)
+        bars = await series(row, history, code, from_, end, limit, latest=False)
     return [_candle(row.symbol, interval, bar, now) for bar in bars]
 
 
@@ -268,7 +223,7 @@ async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar |
     for _ in range(_SNAPSHOT_ATTEMPTS):
         (last,) = await _last_prices([row])
         query = CandleRow.filter(instrument_id=row.id, interval=code, open_time=floor_time(last.ts, seconds))
-        values = await query.limit(1).values_list(*_BAR_COLUMNS)
+        values = await query.limit(1).values_list(*BAR_COLUMNS)
         steps = await LastPrice.filter(instrument_id=row.id).values_list("step", flat=True)
         if list(steps) == [last.step]:
             return last, Bar(*values[0]) if values else None
@@ -278,7 +233,7 @@ async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar |
 async def candle_updates(info: Info, symbol: Symbol, interval: Interval) -> AsyncGenerator[CandleUpdate, None]:
     """Validates before the stream starts, so an unknown symbol is a protocol ``error``."""
     (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
-    history = _history(row, info.context.settings.feed_seed)
+    history = history_of(row, info.context.settings.feed_seed)
     return _candle_stream(info.context.bus, row, history, interval)
 
 
@@ -323,7 +278,7 @@ async def _snapshot(
     if bar is None:
         # No tick yet in the current interval: the latest candle is an older one, or history.
         seconds = INTERVALS[_code(interval)]
-        (bar,) = await _series(row, history, _code(interval), history.first(seconds), now, 1, latest=True)
+        (bar,) = await series(row, history, _code(interval), history.first(seconds), now, 1, latest=True)
     return CandleUpdate(candle=_candle(row.symbol, interval, bar, now), sequence=sequence, snapshot=True)
 
 
@@ -337,7 +292,7 @@ async def _stored(ids: list[int], code: str, start: datetime, end: datetime) -> 
         return found
     # Naming the instruments lets the (instrument, interval, open time) index serve the range.
     query = CandleRow.filter(instrument_id__in=ids, interval=code, open_time__gte=start, open_time__lte=end)
-    for instrument_id, *values in await query.order_by("open_time").values_list("instrument_id", *_BAR_COLUMNS):
+    for instrument_id, *values in await query.order_by("open_time").values_list("instrument_id", *BAR_COLUMNS):
         found[instrument_id].append(Bar(*values))
     return found
 
@@ -345,7 +300,7 @@ async def _stored(ids: list[int], code: str, start: datetime, end: datetime) -> 
 async def _day_windows(rows: list[InstrumentRow], seed: int, now: datetime) -> list[list[Bar]]:
     """Each instrument's bars over the trailing 24 hours, from two queries however many instruments."""
     start, end = day_window(now)
-    histories = [_history(row, seed) for row in rows]
+    histories = [history_of(row, seed) for row in rows]
     boundaries = [hour_boundary(history, start) for history in histories]
     ids = [row.id for row in rows]
     minutes = await _stored(ids, "1m", start, max(boundaries) - timedelta(minutes=1))

@@ -8,31 +8,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from models.indicators import SignalRecord
-from models.market import Candle as CandleRow
 from models.market import Instrument
 
-from ..engine.candles import INTERVALS, Bar, History, ceil_time, floor_time
+from ..engine.candles import INTERVALS, Bar, floor_time
 from ..engine.signals import SIGNAL_BARS, Decision, NotEnoughCandles, decide
 from ..engine.ticks import Marks
 from ..events import publish
 from ..events.indicators import SignalChanged
 from ..pubsub import Bus
+from .market import history_of, series
 
 log = logging.getLogger(__name__)
-
-_BAR_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume")
-
-
-def history_of(row: Instrument, seed: int) -> History:
-    return History(
-        seed=seed,
-        symbol=row.symbol,
-        initial_price=row.initial_price,
-        tick=row.tick_size,
-        lot=row.lot_size,
-        volatility=row.volatility,
-        created_at=row.created_at,
-    )
 
 
 async def load_bars(
@@ -41,23 +27,8 @@ async def load_bars(
     """Up to ``limit`` candles of ``code`` opening in [start, end], ascending, as ``candles`` returns them:
     stored (live) candles win over the generated history. Without ``start``, the latest ``limit``."""
     history = history_of(row, seed)
-    seconds = INTERVALS[code]
-    latest = start is None
-    first = history.first(seconds) if start is None else max(ceil_time(start, seconds), history.first(seconds))
-    end = floor_time(end, seconds)
-    if first > end:
-        return []
-    query = CandleRow.filter(instrument_id=row.id, interval=code, open_time__gte=first, open_time__lte=end)
-    values = await query.order_by("-open_time" if latest else "open_time").limit(limit).values_list(*_BAR_COLUMNS)
-    stored = [Bar(*v) for v in values]
-    wanted = limit
-    if latest:
-        anchor = history.anchor(seconds)
-        wanted -= sum(1 for bar in stored if bar.open_time >= anchor)
-    by_time = {bar.open_time: bar for bar in history.bars(code, first, end, wanted, latest=latest)}
-    by_time.update((bar.open_time, bar) for bar in stored)
-    ordered = [by_time[t] for t in sorted(by_time)]
-    return ordered[-limit:] if latest else ordered[:limit]
+    first = history.first(INTERVALS[code]) if start is None else start
+    return await series(row, history, code, first, end, limit, latest=start is None)
 
 
 async def closed_bars(row: Instrument, seed: int, code: str, now: datetime, limit: int) -> list[Bar]:
