@@ -47,6 +47,8 @@ from schema.market import (
     Ticker,
 )
 
+from .node import node_type
+
 Symbol = Annotated[str, strawberry.argument(description="Instrument symbol, case-insensitive, e.g. BTC.")]
 Symbols = Annotated[
     list[str], strawberry.argument(description="Instrument symbols, case-insensitive; duplicates are ignored.")
@@ -376,6 +378,12 @@ async def market_stats(info: Info) -> MarketStats:
 
 def _mover(symbol: str, stats: WindowStats) -> MarketMover:
     return MarketMover(symbol=symbol, last_price=stats.last, change_percent=stats.change_percent)
+
+
+@node_type("Instrument", Instrument, natural_key=True)
+async def instrument_node(info: Info, symbol: str) -> Instrument | None:
+    row = await InstrumentRow.get_or_none(symbol=symbol)
+    return Instrument.from_model(row) if row else None
 
 
 @strawberry.type

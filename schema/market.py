@@ -8,11 +8,19 @@ from enum import Enum
 
 import strawberry
 
+from graphql_api.pagination import to_global_id
 from models import market as m
+
+from .common import Node
+
+
+def _keyed(kind: str, *parts: object) -> strawberry.ID:
+    """A stable client-cache identity for an object keyed by its parts (not a Node: not for node(id:))."""
+    return strawberry.ID(to_global_id(kind, ":".join(str(p) for p in parts)))
 
 
 @strawberry.type(description="A tradable instrument listed on the platform.")
-class Instrument:
+class Instrument(Node):
     symbol: str = strawberry.field(description="Ticker symbol, e.g. BTC; the key every market query takes.")
     name: str = strawberry.field(description="Human-readable name, e.g. Bitcoin.")
     asset_index: int = strawberry.field(
@@ -26,6 +34,7 @@ class Instrument:
     @classmethod
     def from_model(cls, row: m.Instrument) -> Instrument:
         return cls(
+            id=strawberry.ID(to_global_id("Instrument", row.symbol)),
             symbol=row.symbol,
             name=row.name,
             asset_index=row.asset_index,
@@ -41,6 +50,10 @@ class Price:
     symbol: str = strawberry.field(description="Instrument symbol.")
     price: Decimal = strawberry.field(description="Last traded (mark) price, in the quote asset.")
     timestamp: datetime = strawberry.field(description="When the feed produced this price (UTC).")
+
+    @strawberry.field(description="Stable identity of the instrument's latest price, for client caches.")
+    def id(self) -> strawberry.ID:
+        return _keyed("Price", self.symbol)
 
 
 @strawberry.type(description="One delivery on a price-tick subscription.")
@@ -93,6 +106,10 @@ class Candle:
         description="False for a candle whose interval has not ended: it changes with every tick until then."
     )
 
+    @strawberry.field(description="Stable identity of this instrument's candle of this interval and openTime.")
+    def id(self) -> strawberry.ID:
+        return _keyed("Candle", self.symbol, self.interval.value, int(self.open_time.timestamp()))
+
 
 @strawberry.type(description="One delivery on a candle subscription.")
 class CandleUpdate:
@@ -132,6 +149,10 @@ class Ticker:
     )
     timestamp: datetime = strawberry.field(description="When the feed produced lastPrice (UTC).")
 
+    @strawberry.field(description="Stable identity of the instrument's ticker, for client caches.")
+    def id(self) -> strawberry.ID:
+        return _keyed("Ticker", self.symbol)
+
 
 @strawberry.type(description="One price level of an order book.")
 class BookLevel:
@@ -153,6 +174,10 @@ class OrderBook:
     )
     step: int = strawberry.field(description="The feed step of markPrice; the book changes with every step.")
     timestamp: datetime = strawberry.field(description="When the feed produced markPrice (UTC).")
+
+    @strawberry.field(description="Stable identity of the instrument's book, for client caches.")
+    def id(self) -> strawberry.ID:
+        return _keyed("OrderBook", self.symbol)
 
 
 @strawberry.type(description="One instrument's 24-hour move, for market overviews.")

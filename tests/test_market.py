@@ -105,3 +105,28 @@ async def test_health_and_ready(server: ServerHandle, leg: object) -> None:
 async def test_settings_used_by_server_hide_the_secret(server: ServerHandle) -> None:
     assert isinstance(server.settings, Settings)
     assert str(server.settings.secret_key) not in repr(server.settings)
+
+
+CACHE_IDENTITY = """{
+  instruments { id symbol }
+  btc: price(symbol: "BTC") { id symbol } eth: price(symbol: "ETH") { id }
+  ticker(symbol: "BTC") { id } orderBook(symbol: "BTC", depth: 1) { id }
+  candles(symbol: "BTC", interval: ONE_MINUTE, limit: 2) { id openTime }
+  hourly: candles(symbol: "BTC", interval: ONE_HOUR, limit: 1) { id }
+}"""
+
+
+async def test_every_refetchable_market_object_has_a_stable_id_for_client_caches(api: GraphQLClient) -> None:
+    """Apollo's InMemoryCache normalises by id: the same object gets the same id on every request, and
+    different objects (symbols, intervals, open times, kinds) never share one."""
+    first, again = (await api.query(CACHE_IDENTITY)), (await api.query(CACHE_IDENTITY))
+    assert [i["id"] for i in first["instruments"]] == [i["id"] for i in again["instruments"]]
+    for key in ("btc", "eth", "ticker", "orderBook"):
+        assert first[key]["id"] == again[key]["id"], key
+    ids = [i["id"] for i in first["instruments"]] + [first[k]["id"] for k in ("btc", "eth", "ticker", "orderBook")]
+    ids += [c["id"] for c in first["candles"]] + [first["hourly"][0]["id"]]
+    assert len(ids) == len(set(ids))
+    # An instrument's id is a Node id: node(id:) refetches it.
+    btc = next(i for i in first["instruments"] if i["symbol"] == "BTC")
+    node = await api.query("query($id: ID!) { node(id: $id) { id ... on Instrument { symbol } } }", {"id": btc["id"]})
+    assert node["node"] == {"id": btc["id"], "symbol": "BTC"}
