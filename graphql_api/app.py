@@ -44,12 +44,12 @@ from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
-from .limits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .loaders import Loaders
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
+from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 
 log = logging.getLogger(__name__)
 
