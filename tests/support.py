@@ -71,6 +71,9 @@ class LegConfig:
             "RATE_LIMIT_MARKET_DATA": "100000",
             "RATE_LIMIT_AUTH": "100000",
             "WS_MESSAGES_PER_SECOND": "1000",
+            # The leg's admin and trader sign in once per session, and a leg on a loaded machine can outlast
+            # the default 15 minutes; expiry itself is tested with tokens made to expire.
+            "ACCESS_TOKEN_TTL": "7200",
         }
         env.update(overrides)
         return env

@@ -353,8 +353,10 @@ async def test_orders_list_filters_and_pages_in_constant_queries(client: GraphQL
     with count_queries() as many:
         large = (await client.query(document, {"f": {"venueAccountId": account}, "first": 50}))["orders"]
     assert (small["totalCount"], large["totalCount"]) == (3, 16)
-    # The count, the page, and every order's fills at once — whatever the page holds.
-    assert few.count == many.count == 3, many.statements
+    # The count, the page, and every order's fills at once — whatever the page holds. (Reading the caller's
+    # session is authentication's, cached for a second: it may or may not fall in either request.)
+    page_reads = [[s for s in c.statements if 'FROM "sessions"' not in s] for c in (few, many)]
+    assert len(page_reads[0]) == len(page_reads[1]) == 3, page_reads
     sells = (await client.query(document, {"f": {"venueAccountId": account, "side": "SELL"}}))["orders"]
     assert sells["totalCount"] == 1
     page = (await client.query(document, {"f": {"venueAccountId": account}, "first": 10}))["orders"]
