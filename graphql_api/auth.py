@@ -200,7 +200,7 @@ class SessionCache:
     session is still usable (expiry, idle time, the user's status) is judged afresh on every request.
     """
 
-    def __init__(self, ttl: float = 1.0, size: int = 100_000) -> None:
+    def __init__(self, ttl: int = 1, size: int = 100_000) -> None:
         self.ttl = ttl
         self.size = size
         self._entries: OrderedDict[str, tuple[float, Session]] = OrderedDict()
