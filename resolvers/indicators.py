@@ -48,7 +48,7 @@ from schema.indicators import (
 )
 from schema.market import CandleInterval
 
-from .market import MAX_CANDLES, Interval, Symbol, _candle, _candle_state, _code, _instruments_by_symbol
+from .market import MAX_CANDLES, Interval, Symbol, candle_of, candle_state, instruments_by_symbol, interval_code
 
 MAX_KINDS = ind.MAX_KINDS
 MAX_HORIZON = 100
@@ -101,7 +101,7 @@ def _series(spec: ind.Spec, readings: list[ind.Reading]) -> IndicatorSeries:
 
 
 async def _instrument(symbol: str) -> InstrumentRow:
-    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    (row,) = await instruments_by_symbol([symbol], "symbol", 1)
     return row
 
 
@@ -127,7 +127,7 @@ async def indicators(
     row = await _instrument(symbol)
     now = datetime.now(UTC)
     end = now if to is None else min(to, now)
-    bars = await service.load_bars(row, info.context.settings.feed_seed, _code(interval), from_, end, limit)
+    bars = await service.load_bars(row, info.context.settings.feed_seed, interval_code(interval), from_, end, limit)
     series = ind.compute(specs, bars)
     return Indicators(
         symbol=row.symbol,
@@ -163,12 +163,12 @@ async def _indicator_stream(
     snapshot, which knows its feed step); a missed step or a bus reconnect starts over from a snapshot,
     the only time the window is computed again.
     """
-    code = _code(interval)
+    code = interval_code(interval)
     seconds = INTERVALS[code]
     sequence = 0
     async with bus.subscribe([channel_for(PriceTicked, row.symbol)]) as events:
         while True:
-            last, bar = await _candle_state(row, code)
+            last, bar = await candle_state(row, code)
             bars = await service.load_bars(row, seed, code, None, last.ts, window)
             if bar is not None:
                 # The open candle as of the snapshot's step replaces whatever the read above found for it.
@@ -182,7 +182,7 @@ async def _indicator_stream(
             yield IndicatorUpdate(
                 symbol=row.symbol,
                 interval=interval,
-                candles=[_candle(row.symbol, interval, b, last.ts) for b in bars],
+                candles=[candle_of(row.symbol, interval, b, last.ts) for b in bars],
                 series=[_series(spec, out) for spec, out in zip(specs, series, strict=True)],
                 sequence=sequence,
                 snapshot=True,
@@ -200,7 +200,7 @@ async def _indicator_stream(
                 yield IndicatorUpdate(
                     symbol=row.symbol,
                     interval=interval,
-                    candles=[_candle(row.symbol, interval, current, tick.ts)],
+                    candles=[candle_of(row.symbol, interval, current, tick.ts)],
                     series=[_series(spec, [r]) for spec, r in zip(specs, readings, strict=True)],
                     sequence=sequence,
                     snapshot=False,
@@ -221,7 +221,7 @@ def _readings(values: dict[str, object]) -> list[IndicatorReading]:
 
 
 async def _signal(row: InstrumentRow, seed: int, interval: CandleInterval, now: datetime) -> Signal:
-    code = _code(interval)
+    code = interval_code(interval)
     try:
         decision, bar = await service.current_signal(row, seed, code, now)
     except sig.NotEnoughCandles as error:
@@ -250,7 +250,7 @@ async def signal(info: Info, symbol: Symbol, interval: Interval) -> Signal:
 async def _instruments(symbols: list[str] | None, limit: int) -> list[InstrumentRow]:
     if symbols is None:
         return list(await InstrumentRow.all().order_by("asset_index"))
-    return await _instruments_by_symbol(symbols, "symbols", limit)
+    return await instruments_by_symbol(symbols, "symbols", limit)
 
 
 async def signals(info: Info, interval: Interval, symbols: OptionalSymbols = None) -> list[Signal]:
@@ -290,7 +290,7 @@ async def signal_history(
     info: Info, symbol: Symbol, interval: Interval, first: First = None, after: After = None
 ) -> Connection[SignalChange]:
     row = await _instrument(symbol)
-    query = SignalRecord.filter(instrument_id=row.id, interval=_code(interval))
+    query = SignalRecord.filter(instrument_id=row.id, interval=interval_code(interval))
     page = await paginate(
         query,
         first=first,
@@ -307,7 +307,7 @@ async def signal_changed(
 ) -> AsyncGenerator[SignalChangedUpdate, None]:
     """Validates before the stream starts, so an unknown symbol is a protocol ``error``."""
     rows = await _instruments(symbols, info.context.settings.max_symbols_per_subscription)
-    return _signal_stream(info.context.bus, rows, _code(interval))
+    return _signal_stream(info.context.bus, rows, interval_code(interval))
 
 
 async def _latest(rows: list[InstrumentRow], code: str) -> list[tuple[InstrumentRow, SignalRecord]]:
@@ -362,7 +362,7 @@ async def _signal_stream(bus: Bus, rows: list[InstrumentRow], code: str) -> Asyn
 
 async def price_levels(info: Info, symbol: Symbol, interval: Interval) -> PriceLevels:
     row = await _instrument(symbol)
-    code = _code(interval)
+    code = interval_code(interval)
     bars = await service.closed_bars(row, info.context.settings.feed_seed, code, datetime.now(UTC), sig.LEVEL_BARS)
     try:
         found = sig.structure(bars)
@@ -391,7 +391,7 @@ async def price_prediction(
     if not 1 <= horizon <= MAX_HORIZON:
         raise BadUserInput(f"horizon must be between 1 and {MAX_HORIZON}", field="horizon")
     row = await _instrument(symbol)
-    code = _code(interval)
+    code = interval_code(interval)
     bars = await service.closed_bars(row, info.context.settings.feed_seed, code, datetime.now(UTC), sig.FORECAST_BARS)
     try:
         fit = sig.forecast([b.close for b in bars], horizon, row.tick_size)

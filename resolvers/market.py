@@ -69,7 +69,7 @@ def _normalise(symbol: str) -> str:
     return symbol.strip().upper()
 
 
-async def _instruments_by_symbol(symbols: list[str], field: str, limit: int) -> list[InstrumentRow]:
+async def instruments_by_symbol(symbols: list[str], field: str, limit: int) -> list[InstrumentRow]:
     """The instruments for ``symbols`` in the order given, or a BAD_USER_INPUT naming ``field``."""
     wanted = list(dict.fromkeys(_normalise(s) for s in symbols))
     if not wanted:
@@ -98,18 +98,18 @@ async def instruments() -> list[Instrument]:
 
 
 async def instrument(symbol: Symbol) -> Instrument:
-    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    (row,) = await instruments_by_symbol([symbol], "symbol", 1)
     return Instrument.from_model(row)
 
 
 async def price(symbol: Symbol) -> Price:
-    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    rows = await instruments_by_symbol([symbol], "symbol", 1)
     (last,) = await _last_prices(rows)
     return Price(symbol=rows[0].symbol, price=last.price, timestamp=last.ts)
 
 
 async def prices(info: Info, symbols: Symbols) -> list[Price]:
-    rows = await _instruments_by_symbol(symbols, "symbols", info.context.settings.max_page_size)
+    rows = await instruments_by_symbol(symbols, "symbols", info.context.settings.max_page_size)
     lasts = await _last_prices(rows)
     return [Price(symbol=r.symbol, price=p.price, timestamp=p.ts) for r, p in zip(rows, lasts, strict=True)]
 
@@ -117,7 +117,7 @@ async def prices(info: Info, symbols: Symbols) -> list[Price]:
 async def price_ticks(info: Info, symbols: Symbols) -> AsyncGenerator[PriceTick, None]:
     """Validates before the stream starts, so a bad request is a protocol ``error``, not an empty stream."""
     ctx = info.context
-    rows = await _instruments_by_symbol(symbols, "symbols", ctx.settings.max_symbols_per_subscription)
+    rows = await instruments_by_symbol(symbols, "symbols", ctx.settings.max_symbols_per_subscription)
     return _price_tick_stream(ctx.bus, rows)
 
 
@@ -161,13 +161,13 @@ async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenera
 # -- candles ------------------------------------------------------------------------------------------------
 
 
-def _code(interval: CandleInterval) -> str:
+def interval_code(interval: CandleInterval) -> str:
     """The engine's interval code ("1m", ...). mypy sees a strawberry enum's value as its definition."""
     return str(interval.value)
 
 
-def _candle(symbol: str, interval: CandleInterval, bar: Bar, now: datetime) -> Candle:
-    close_time = bar.open_time + timedelta(seconds=INTERVALS[_code(interval)])
+def candle_of(symbol: str, interval: CandleInterval, bar: Bar, now: datetime) -> Candle:
+    close_time = bar.open_time + timedelta(seconds=INTERVALS[interval_code(interval)])
     return Candle(
         symbol=symbol,
         interval=interval,
@@ -203,19 +203,19 @@ async def candles(
         raise BadUserInput(f"limit must be between 1 and {MAX_CANDLES}", field="limit")
     if from_ is not None and to is not None and from_ > to:
         raise BadUserInput("from must not be later than to", field="from")
-    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    (row,) = await instruments_by_symbol([symbol], "symbol", 1)
     history = history_of(row, info.context.settings.feed_seed)
     now = datetime.now(UTC)
     end = now if to is None else min(to, now)
-    code = _code(interval)
+    code = interval_code(interval)
     if from_ is None:
         bars = await series(row, history, code, history.first(INTERVALS[code]), end, limit, latest=True)
     else:
         bars = await series(row, history, code, from_, end, limit, latest=False)
-    return [_candle(row.symbol, interval, bar, now) for bar in bars]
+    return [candle_of(row.symbol, interval, bar, now) for bar in bars]
 
 
-async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar | None]:
+async def candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar | None]:
     """The latest price and the stored open bar it belongs to, read consistently.
 
     The feed writes both in one transaction; the price's step is read again after the bar, and an
@@ -234,7 +234,7 @@ async def _candle_state(row: InstrumentRow, code: str) -> tuple[LastPrice, Bar |
 
 async def candle_updates(info: Info, symbol: Symbol, interval: Interval) -> AsyncGenerator[CandleUpdate, None]:
     """Validates before the stream starts, so an unknown symbol is a protocol ``error``."""
-    (row,) = await _instruments_by_symbol([symbol], "symbol", 1)
+    (row,) = await instruments_by_symbol([symbol], "symbol", 1)
     history = history_of(row, info.context.settings.feed_seed)
     return _candle_stream(info.context.bus, row, history, interval)
 
@@ -248,10 +248,10 @@ async def _candle_stream(
     each tick counts exactly once: older ones are dropped, the next one is folded in with the same
     ``advance`` the feed leader stores. A missed step or a bus reconnect re-reads the snapshot.
     """
-    code = _code(interval)
+    code = interval_code(interval)
     seconds = INTERVALS[code]
     async with bus.subscribe([channel_for(PriceTicked, row.symbol)]) as events:
-        last, bar = await _candle_state(row, code)
+        last, bar = await candle_state(row, code)
         step, price, sequence = last.step, last.price, 1
         yield await _snapshot(row, history, interval, bar, sequence)
         async for event in events:
@@ -260,7 +260,7 @@ async def _candle_stream(
                 continue
             if not isinstance(tick, PriceTicked) or tick.step > step + 1:
                 # A bus reconnect or a missed step: what the stream lost is in the database.
-                last, stored = await _candle_state(row, code)
+                last, stored = await candle_state(row, code)
                 if last.step <= step:
                     continue
                 step, price, bar, sequence = last.step, last.price, stored, sequence + 1
@@ -269,7 +269,7 @@ async def _candle_stream(
             tick_price, ts = tick.price, tick.ts
             bar = advance(bar, seconds, price, tick_price, tick.volume, ts)
             step, price, sequence = step + 1, tick_price, sequence + 1
-            candle = _candle(row.symbol, interval, bar, ts)
+            candle = candle_of(row.symbol, interval, bar, ts)
             yield CandleUpdate(candle=candle, sequence=sequence, snapshot=False)
 
 
@@ -279,9 +279,9 @@ async def _snapshot(
     now = datetime.now(UTC)
     if bar is None:
         # No tick yet in the current interval: the latest candle is an older one, or history.
-        seconds = INTERVALS[_code(interval)]
-        (bar,) = await series(row, history, _code(interval), history.first(seconds), now, 1, latest=True)
-    return CandleUpdate(candle=_candle(row.symbol, interval, bar, now), sequence=sequence, snapshot=True)
+        seconds = INTERVALS[interval_code(interval)]
+        (bar,) = await series(row, history, interval_code(interval), history.first(seconds), now, 1, latest=True)
+    return CandleUpdate(candle=candle_of(row.symbol, interval, bar, now), sequence=sequence, snapshot=True)
 
 
 # -- ticker, order book, market statistics --------------------------------------------------------------------
@@ -314,7 +314,7 @@ async def _day_windows(rows: list[InstrumentRow], seed: int, now: datetime) -> l
 
 
 async def ticker(info: Info, symbol: Symbol) -> Ticker:
-    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    rows = await instruments_by_symbol([symbol], "symbol", 1)
     (last,) = await _last_prices(rows)
     now = datetime.now(UTC)
     (bars,) = await _day_windows(rows, info.context.settings.feed_seed, now)
@@ -343,7 +343,7 @@ async def order_book(
     (a book built to fewer levels has the same first levels, so the top ``depth`` are exact)."""
     if not 1 <= depth <= MAX_DEPTH:
         raise BadUserInput(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
-    rows = await _instruments_by_symbol([symbol], "symbol", 1)
+    rows = await instruments_by_symbol([symbol], "symbol", 1)
     (last,) = await _last_prices(rows)
     book = info.context.engine.book(rows[0], last.step, last.price)
     return OrderBook(
