@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .logbounds import bound_log_records
+from .observability import configure_logging
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("graphql_api")
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    # JSON lines in production, text in development (LOG_FORMAT); every line carries its request id.
+    configure_logging(settings.log_format, getattr(args, "log_level", "info"))
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         return 0
@@ -71,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         # Frames over the body cap are refused by the protocol layer before they are buffered whole.
         ws_max_size=settings.max_body_bytes,
         lifespan="on",
+        log_config=None,  # uvicorn's loggers propagate to the root handler configure_logging installed
     )
-    # uvicorn's Config has just configured its loggers' handlers; bound them and ours.
-    bound_log_records("uvicorn", "uvicorn.error", "uvicorn.access")
     # uvicorn exits non-zero itself when the lifespan fails (e.g. pending migrations in production).
     uvicorn.Server(config).run()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -45,11 +46,14 @@ from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .loaders import Loaders
+from .metrics import metrics_endpoint
+from .observability import RequestId
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +305,7 @@ async def ready(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     resources = Resources(settings)
+    tracing = Tracing(os.environ) if settings.tracing else None
     SESSIONS.ttl = settings.session_cache_ttl
 
     @contextlib.asynccontextmanager
@@ -340,6 +345,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await resources.redis.aclose()
         finally:
             await db.close_database()
+            if tracing is not None:
+                tracing.shutdown()
 
     graphql = GraphQLApp(
         build_schema(settings),
@@ -350,6 +357,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allowed_origins=settings.cors_origins,
     )
     middleware = [
+        Middleware(RequestId),
+        *([Middleware(tracing.wrap)] if tracing is not None else []),
         Middleware(SecurityHeaders, settings=settings),
         Middleware(BodySizeLimit, limit=settings.max_body_bytes),
     ]
@@ -369,6 +378,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
             Route("/health", health),
             Route("/ready", ready),
+            *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),
             *([graphiql_assets()] if settings.graphiql else []),
         ],
         middleware=middleware,

@@ -11,6 +11,7 @@ from typing import Any
 from models.audit import AuditEntry, Outcome
 from models.identity import User
 
+from .observability import current_request_id
 from .ownership import Actor
 from .rejections import Rejection, VenueDown
 
@@ -87,6 +88,7 @@ async def record(
         target_type=target_type,
         target_id=str(target_id)[:64],
         ip=ip,
+        request_id=current_request_id() or "",
         outcome=outcome,
         detail=detail or {},
         using_db=conn,

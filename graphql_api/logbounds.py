@@ -34,11 +34,3 @@ class BoundedRecords(logging.Filter):
             lines = (_bounded(line, MAX_MESSAGE_CHARS) for line in record.exc_text.splitlines())
             record.exc_text = _bounded("\n".join(lines), MAX_TRACEBACK_CHARS)
         return True
-
-
-def bound_log_records(*logger_names: str) -> None:
-    """Adds the filter to every handler of the root logger and of ``logger_names`` (uvicorn's own)."""
-    for name in ("", *logger_names):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, BoundedRecords) for f in handler.filters):
-                handler.addFilter(BoundedRecords())

@@ -29,6 +29,7 @@ from broadcaster._base import Subscriber
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError, RedisError
 
+from . import metrics
 from .settings import redact_url
 from .units import Seconds
 
@@ -278,6 +279,7 @@ class Bus:
         except (RedisError, OSError) as exc:
             log.warning("event on %s not published: bus unavailable (%s)", name, type(exc).__name__)
             return False
+        metrics.BUS_PUBLISHED.labels(metrics.kind_of(name)).inc()
         return True
 
     @contextlib.asynccontextmanager
@@ -294,7 +296,8 @@ class Bus:
                 subscriber = await stack.enter_async_context(self._broadcast.subscribe(self._prefix + name))
                 tasks.append(asyncio.create_task(_pump(subscriber, name, queue.put_nowait)))
             try:
-                yield _drain(queue)
+                with metrics.LIVE_SUBSCRIPTIONS.track_inprogress():
+                    yield _drain(queue)
             finally:
                 for task in tasks:
                     task.cancel()
@@ -303,7 +306,9 @@ class Bus:
 
 async def _pump(subscriber: Any, name: str, put: Callable[[BusEvent], None]) -> None:
     """Feed one channel's events into a merged queue, under the channel's name without the namespace."""
+    delivered = metrics.BUS_DELIVERED.labels(metrics.kind_of(name))
     async for event in subscriber:
+        delivered.inc()
         if event.message == _RESYNC:
             put(BusEvent(name, None))
             continue

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from starlette.datastructures import Secret
 
+from .tracing import tracing_enabled
 from .units import Seconds
 
 # The page size of a connection whose `first` is not given (capped by MAX_PAGE_SIZE).
@@ -151,6 +152,9 @@ class Settings:
     request_deadline: Seconds = 30.0
     database_statement_timeout: Seconds = 30.0
     database_connect_timeout: Seconds = 5.0
+    log_format: str = "text"
+    metrics: bool = True
+    tracing: bool = False
 
     @property
     def production(self) -> bool:
@@ -214,6 +218,9 @@ class Settings:
         siwe_uri = env.get("SIWE_URI") or "http://localhost:8000"
         siwe_domain = env.get("SIWE_DOMAIN") or (urlsplit(siwe_uri).netloc or "localhost:8000")
 
+        log_format = (env.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower()
+        if log_format not in {"json", "text"}:
+            raise SettingsError(f"LOG_FORMAT must be json or text, got {log_format!r}")
         origins = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
         return cls(
             app_env=app_env,
@@ -274,6 +281,9 @@ class Settings:
             request_deadline=float(_decimal(env, "REQUEST_DEADLINE", "30")),
             database_statement_timeout=float(_decimal(env, "DATABASE_STATEMENT_TIMEOUT", "30")),
             database_connect_timeout=float(_decimal(env, "DATABASE_CONNECT_TIMEOUT", "5")),
+            log_format=log_format,
+            metrics=_bool(env, "METRICS", True),
+            tracing=tracing_enabled(env),
         )
 
 

@@ -26,6 +26,8 @@ class AuditEntry(Model):
     target_type = fields.CharField(max_length=32, default="")
     target_id = fields.CharField(max_length=64, default="", db_index=True)
     ip = fields.CharField(max_length=64, default="")
+    # The request (X-Request-ID) that wrote the row: joins it to that request's log lines.
+    request_id = fields.CharField(max_length=128, default="", db_index=True)
     outcome = fields.CharEnumField(Outcome, max_length=16)
     detail: Any = fields.JSONField(default=dict)
 

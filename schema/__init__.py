@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
 from graphql_api.inputs import CheckArgumentValues, CheckVariableValues
 from graphql_api.limits import CachedValidation, DocumentLimits
+from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import identity, indicators, killswitch, market, node, orders, portfolio, positions, venues
@@ -47,7 +48,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the document limits of ``settings``; with none, the limits do not apply (SDL export)."""
     # Factories, not instances: strawberry builds extensions per operation and some keep per-operation state.
     suggestions = settings is None or settings.field_suggestions
-    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = []
+    if settings is not None and settings.metrics:
+        extensions.append(OperationMetrics)  # first: its exit runs last, after errors are masked and coded
+    if settings is not None and settings.tracing:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        extensions.append(OpenTelemetryExtension)
+    extensions += [
         partial(MaskInternalErrors, suggestions=suggestions),
         SubscriptionsOverWebSocketOnly,
         partial(CheckArgumentValues, suggestions=suggestions),

@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from models.market import Candle, Instrument, LastPrice
 
+from .. import metrics
 from ..events import publish
 from ..events.market import PriceTicked
 from ..pubsub import Bus
@@ -127,6 +128,8 @@ class MarketFeed:
             if self.leader:
                 next_at += self._interval
                 delay = next_at - time.monotonic()
+                metrics.FEED_TICKS.inc()
+                metrics.FEED_LAG.set(max(0.0, -delay))
                 if delay < -self._interval:  # fell far behind (e.g. a slow database): don't burst
                     next_at = time.monotonic()
                     delay = 0
