@@ -56,6 +56,8 @@ from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .tracing import Tracing
 
 log = logging.getLogger(__name__)
+# How long start-up waits for the credentials listener to subscribe before failing loudly.
+LISTENER_READY_TIMEOUT = 10.0
 
 
 class Resources:
@@ -319,10 +321,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.open_database(settings)
         try:
             await resources.bus.connect()
+            listening = asyncio.Event()
             credentials = asyncio.create_task(
-                sessions.forget_changed_credentials(resources.bus), name="credentials-cache"
+                sessions.forget_changed_credentials(resources.bus, listening), name="credentials-cache"
             )
             try:
+                # Serving before the listener is subscribed would cache sessions whose end this process
+                # could miss (a logout on another process in that window), for the whole cache ttl.
+                await asyncio.wait_for(listening.wait(), timeout=LISTENER_READY_TIMEOUT)
                 if settings.feed_enabled:
                     resources.feed = MarketFeed(
                         resources.bus,

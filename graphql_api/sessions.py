@@ -112,12 +112,17 @@ async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
     await publish(bus, UserChanged(user_id=str(user_id), reason=reason))
 
 
-async def forget_changed_credentials(bus: Bus) -> None:
+async def forget_changed_credentials(bus: Bus, listening: asyncio.Event | None = None) -> None:
     """Run for the life of the process: apply every process's credential changes to this one's cache. A
-    resync (the bus reconnected, and events may have been lost meanwhile) drops the whole cache."""
+    resync (the bus reconnected, and events may have been lost meanwhile) drops the whole cache.
+
+    `listening` is set once the subscription is in place: the process must not serve (and cache) a session
+    before it can hear that another process ended it."""
     while True:
         try:
             async with bus.subscribe([channel_for(CredentialsChanged, EVERY_PROCESS)]) as deliveries:
+                if listening is not None:
+                    listening.set()
                 async for delivery in deliveries:
                     change = decode(delivery)
                     if not isinstance(change, CredentialsChanged):
