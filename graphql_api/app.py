@@ -50,6 +50,7 @@ from .metrics import metrics_endpoint
 from .observability import RequestId
 from .pubsub import Bus
 from .ratelimit import WindowCounters
+from .services import compliance, deadman
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
@@ -81,6 +82,8 @@ class Resources:
         self.after_tick.register("matching", self._match)
         self.after_tick.register("equity_snapshots", self._snapshot_equity)
         self.after_tick.register("signals", SignalRecorder(self.bus, settings.feed_seed))
+        self.after_tick.register("compliance_violations", self._publish_violations)
+        self.after_tick.register("dead_mans_switch", self._sweep_dead_mans_switches)
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
@@ -94,6 +97,14 @@ class Resources:
         if now >= self._next_snapshot:
             self._next_snapshot = now + self.settings.equity_snapshot_interval
             await snapshot_equity(datetime.now(UTC))
+
+    async def _publish_violations(self, marks: Marks) -> None:
+        """Publish the compliance violations that committed order transactions raised (their outbox)."""
+        await compliance.publish_raised(self.bus)
+
+    async def _sweep_dead_mans_switches(self, marks: Marks) -> None:
+        """Fire the dead-man switches whose deadline passed without a heartbeat."""
+        await deadman.sweep(self.engine, self.bus)
 
     def lease(self) -> Lease:
         if self.settings.is_sqlite:

@@ -49,6 +49,16 @@ class Action(StrEnum):
     KILLSWITCH_ACTIVATE = "killswitch.activate"
     KILLSWITCH_SWEEP = "killswitch.sweep"
     KILLSWITCH_DEACTIVATE = "killswitch.deactivate"
+    KILLSWITCH_FLATTEN = "killswitch.flatten"
+    COMPLIANCE_RULE_CREATE = "compliance.rule_create"
+    COMPLIANCE_RULE_UPDATE = "compliance.rule_update"
+    COMPLIANCE_RULE_DELETE = "compliance.rule_delete"
+    COMPLIANCE_VIOLATION_ACKNOWLEDGE = "compliance.violation_acknowledge"
+    COMPLIANCE_VIOLATION_RESOLVE = "compliance.violation_resolve"
+    DEADMAN_ARM = "deadman.arm"
+    DEADMAN_HEARTBEAT = "deadman.heartbeat"
+    DEADMAN_DISARM = "deadman.disarm"
+    DEADMAN_TRIGGER = "deadman.trigger"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -155,6 +155,7 @@ class Settings:
     log_format: str = "text"
     metrics: bool = True
     tracing: bool = False
+    deadman_daily_triggers: int = 10
 
     @property
     def production(self) -> bool:
@@ -284,6 +285,7 @@ class Settings:
             log_format=log_format,
             metrics=_bool(env, "METRICS", True),
             tracing=tracing_enabled(env),
+            deadman_daily_triggers=_int(env, "DEADMAN_DAILY_TRIGGERS", 10, minimum=1),
         )
 
 

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "models.killswitch",
     "models.alerts",
     "models.indicators",
+    "models.compliance",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -17,7 +17,7 @@ from graphql_api.pagination import paginate, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
 from graphql_api.services import killswitch as actions
 from graphql_api.services.killswitch import GLOBAL
-from models.killswitch import KillScope, KillSwitch
+from models.killswitch import KillLevel, KillScope, KillSwitch
 from models.killswitch import KillSwitchEvent as EventRow
 from schema.common import After, Connection, First
 from schema.killswitch import (
@@ -25,6 +25,7 @@ from schema.killswitch import (
     DeactivateKillSwitchInput,
     KillSwitchChanged,
     KillSwitchEvent,
+    KillSwitchLevel,
     KillSwitchResult,
     KillSwitchScope,
     KillSwitchState,
@@ -39,6 +40,7 @@ def _state(row: KillSwitch | None, scope: KillScope) -> KillSwitchState:
     return KillSwitchState(
         scope=KillSwitchScope[scope.value],
         active=bool(row and row.active),
+        level=KillSwitchLevel[row.level if row else KillLevel.CANCEL_ALL],
         reason=row.reason if row else "",
         changed_at=row.changed_at if row else None,
     )
@@ -58,12 +60,19 @@ async def kill_switch(info: Info) -> KillSwitchStatus:
     return await status_for(require_principal(info.context).user_id)
 
 
-async def _set(info: Info, scope: KillSwitchScope, reason: str, active: bool) -> KillSwitchResult:
+async def _set(
+    info: Info, scope: KillSwitchScope, reason: str, active: bool, level: KillSwitchLevel | None = None
+) -> KillSwitchResult:
     model_scope = KillScope(scope.name)
-    switching = actions.set_kill_switch(info.context, actor(info), model_scope, reason, active)
+    model_level = KillLevel(level.name) if level is not None else KillLevel.CANCEL_ALL
+    switching = actions.set_kill_switch(info.context, actor(info), model_scope, reason, active, model_level)
     return await result(
         switching,
-        lambda done: KillSwitchChanged(state=_state(done.switch, model_scope), cancelled_orders=done.cancelled_orders),
+        lambda done: KillSwitchChanged(
+            state=_state(done.switch, model_scope),
+            cancelled_orders=done.cancelled_orders,
+            closing_orders=done.closing_orders,
+        ),
     )
 
 
@@ -71,7 +80,7 @@ async def activate_kill_switch(
     info: Info, input: Annotated[ActivateKillSwitchInput, strawberry.argument(description="Scope and reason.")]
 ) -> KillSwitchResult:
     """Cancels every working order in scope, blocks new ones, raises a critical alert, audits; atomically."""
-    return await _set(info, input.scope, input.reason, True)
+    return await _set(info, input.scope, input.reason, True, input.level)
 
 
 async def deactivate_kill_switch(
@@ -92,9 +101,11 @@ async def kill_switch_history(info: Info, first: First = None, after: After = No
         return KillSwitchEvent(
             scope=KillSwitchScope[row.scope],
             active=row.active,
+            level=KillSwitchLevel[row.level],
             reason=row.reason,
             actor_id=strawberry.ID(to_global_id("User", row.actor_id)) if shown else None,
             cancelled_orders=row.cancelled_orders,
+            closing_orders=row.closing_orders,
             created_at=row.created_at,
         )
 
@@ -133,8 +144,9 @@ class Mutation:
     activate_kill_switch: KillSwitchResult = strawberry.mutation(
         resolver=audited(Action.KILLSWITCH_ACTIVATE)(activate_kill_switch),
         permission_classes=[IsTrader],
-        description="Stop trading (ACCOUNT: yours; GLOBAL: everyone, admins only): cancels working orders, "
-        "refuses new ones except risk-reducing sells, raises a critical alert.",
+        description="Stop trading (ACCOUNT: yours; GLOBAL: everyone, admins only) at a level: BLOCK_ENTRIES "
+        "refuses new orders except risk-reducing sells, CANCEL_ALL also cancels working orders, FLATTEN also "
+        "closes every position at market; raises a critical alert.",
     )
     deactivate_kill_switch: KillSwitchResult = strawberry.mutation(
         resolver=audited(Action.KILLSWITCH_DEACTIVATE)(deactivate_kill_switch),

@@ -12,8 +12,19 @@ from models import killswitch as k
 from .common import InvalidInput, UserError, enum_from
 
 if TYPE_CHECKING:
+    from models.killswitch import KillLevel as KillSwitchLevel
     from models.killswitch import KillScope as KillSwitchScope
 else:
+    KillSwitchLevel = enum_from(
+        k.KillLevel,
+        "How hard an active kill switch stops trading. Every level refuses new orders except risk-reducing ones.",
+        {
+            "BLOCK_ENTRIES": "Only risk-reducing orders are accepted; working orders stay working.",
+            "CANCEL_ALL": "Also cancels every working order in scope at activation.",
+            "FLATTEN": "Also closes every open position in scope with a market sell after the cancels.",
+        },
+        name="KillSwitchLevel",
+    )
     KillSwitchScope = enum_from(
         k.KillScope,
         "What a kill switch covers.",
@@ -29,6 +40,7 @@ else:
 class KillSwitchState:
     scope: KillSwitchScope = strawberry.field(description="GLOBAL or ACCOUNT.")
     active: bool = strawberry.field(description="Trading is stopped.")
+    level: KillSwitchLevel = strawberry.field(description="The level of the last activation.")
     reason: str = strawberry.field(description="Why it was last changed.")
     changed_at: datetime | None = strawberry.field(description="When it was last changed.")
 
@@ -44,9 +56,11 @@ class KillSwitchStatus:
 class KillSwitchEvent:
     scope: KillSwitchScope = strawberry.field(description="Which switch.")
     active: bool = strawberry.field(description="Activated (true) or deactivated (false).")
+    level: KillSwitchLevel = strawberry.field(description="The level it was activated at.")
     reason: str = strawberry.field(description="Given reason.")
     actor_id: strawberry.ID | None = strawberry.field(description="Global ID of who did it.")
     cancelled_orders: int = strawberry.field(description="Working orders it cancelled.")
+    closing_orders: int = strawberry.field(description="Closing market orders a FLATTEN placed.")
     created_at: datetime = strawberry.field(description="When.")
 
 
@@ -59,6 +73,7 @@ class KillSwitchActive(UserError):
 class KillSwitchChanged:
     state: KillSwitchState = strawberry.field(description="The switch.")
     cancelled_orders: int = strawberry.field(description="Working orders cancelled by the activation.")
+    closing_orders: int = strawberry.field(description="Closing market orders placed by a FLATTEN activation.")
 
 
 @strawberry.input(description="Stop trading.")
@@ -66,6 +81,9 @@ class ActivateKillSwitchInput:
     reason: str = strawberry.field(description="Why (1–500 characters), recorded in history and the audit log.")
     scope: KillSwitchScope = strawberry.field(
         default=KillSwitchScope.ACCOUNT, description="ACCOUNT (your trading) or GLOBAL (admins)."
+    )
+    level: KillSwitchLevel = strawberry.field(
+        default=KillSwitchLevel.CANCEL_ALL, description="BLOCK_ENTRIES, CANCEL_ALL (the default) or FLATTEN."
     )
 
 

@@ -19,8 +19,9 @@ from eth_account import Account as EthAccount
 from eth_account.messages import encode_defunct
 
 from graphql_api.client import GraphQLClient
-from graphql_api.pagination import to_global_id
+from graphql_api.pagination import from_global_id, to_global_id
 from models.audit import AuditEntry
+from models.compliance import ComplianceViolation, RuleType, ViolationSeverity
 from schema import build_schema
 
 from .accounts import PASSWORD, Account, as_user, register, unique_email
@@ -341,7 +342,117 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, DEACTIVATE, {"i": {"reason": "again", "scope": "ACCOUNT"}}),
         "DENIED",
     ),
+    "createComplianceRule": (
+        "compliance.rule_create",
+        lambda w: _create_rule(w),
+        "SUCCESS",
+        lambda w: _do(w.boss, CREATE_RULE, {"i": {**_inactive_rule(w), "type": "ORDER_RATE"}}),
+        "DENIED",
+    ),
+    "updateComplianceRule": (
+        "compliance.rule_update",
+        lambda w: _rule_then(w, UPDATE_RULE),
+        "SUCCESS",
+        lambda w: _do(w.boss, UPDATE_RULE, {"id": to_global_id("ComplianceRule", NOBODY), "i": _inactive_rule(w)}),
+        "DENIED",
+    ),
+    "deleteComplianceRule": (
+        "compliance.rule_delete",
+        lambda w: _rule_then(w, DELETE_RULE),
+        "SUCCESS",
+        lambda w: _do(w.boss, DELETE_RULE, {"id": to_global_id("ComplianceRule", NOBODY)}),
+        "DENIED",
+    ),
+    "acknowledgeViolation": (
+        "compliance.violation_acknowledge",
+        lambda w: _violation_then(w, w.client, ACKNOWLEDGE, {}),
+        "SUCCESS",
+        lambda w: _do(w.client, ACKNOWLEDGE, {"id": to_global_id("ComplianceViolation", NOBODY)}),
+        "DENIED",
+    ),
+    "resolveViolation": (
+        "compliance.violation_resolve",
+        lambda w: _violation_then(w, w.boss, RESOLVE, {"n": "walked"}),
+        "SUCCESS",
+        lambda w: _do(w.boss, RESOLVE, {"id": to_global_id("ComplianceViolation", NOBODY), "n": "walked"}),
+        "DENIED",
+    ),
+    "armDeadMansSwitch": (
+        "deadman.arm",
+        lambda w: _do(w.client, ARM, {"t": 3600}),
+        "SUCCESS",
+        lambda w: _do(w.client, ARM, {"t": 1}),
+        "DENIED",
+    ),
+    "heartbeat": (
+        "deadman.heartbeat",
+        lambda w: _do(w.client, _mutation("heartbeat", "")),
+        "SUCCESS",
+        lambda w: _unarmed(w, _mutation("heartbeat", "")),
+        "DENIED",
+    ),
+    "disarmDeadMansSwitch": (
+        "deadman.disarm",
+        lambda w: _do(w.client, _mutation("disarmDeadMansSwitch", "")),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("disarmDeadMansSwitch", "")),
+        "DENIED",
+    ),
 }
+
+CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
+UPDATE_RULE = _mutation("updateComplianceRule", "(id: $id, input: $i)", "$id: ID!, $i: ComplianceRuleInput!")
+DELETE_RULE = _mutation("deleteComplianceRule", "(id: $id)", "$id: ID!")
+ACKNOWLEDGE = _mutation("acknowledgeViolation", "(id: $id)", "$id: ID!")
+RESOLVE = _mutation("resolveViolation", "(id: $id, note: $n)", "$id: ID!, $n: String!")
+ARM = _mutation("armDeadMansSwitch", "(timeoutSeconds: $t)", "$t: Int!")
+
+
+def _inactive_rule(w: World) -> dict[str, Any]:
+    # Inactive: the walk's later orders must not meet it.
+    return {
+        "name": "walk",
+        "type": "WASH_TRADE",
+        "enforcement": "HARD",
+        "scope": "ACCOUNT",
+        "venueAccountId": w.account,
+        "active": False,
+    }
+
+
+async def _create_rule(w: World) -> dict[str, Any]:
+    return await _do(w.boss, CREATE_RULE, {"i": _inactive_rule(w)})
+
+
+async def _rule_then(w: World, document: str) -> dict[str, Any]:
+    body = await w.boss.query(
+        "mutation($i: ComplianceRuleInput!) { createComplianceRule(input: $i) { ... on ComplianceRuleChanged { rule { id } } } }",
+        {"i": _inactive_rule(w)},
+    )
+    rule = body["createComplianceRule"]["rule"]["id"]
+    variables: dict[str, Any] = {"id": rule}
+    if "$i" in document:
+        variables["i"] = _inactive_rule(w)
+    return await _do(w.boss, document, variables)
+
+
+async def _violation_then(w: World, client: GraphQLClient, document: str, extra: dict[str, Any]) -> dict[str, Any]:
+    row = await ComplianceViolation.create(
+        rule_name="walk",
+        type=RuleType.WASH_TRADE,
+        severity=ViolationSeverity.LOW,
+        user_id=from_global_id(w.trader.user_id)[1],
+        description="walk",
+        recommendation="walk",
+        published=True,
+    )
+    return await _do(client, document, {"id": to_global_id("ComplianceViolation", row.id), **extra})
+
+
+async def _unarmed(w: World, document: str) -> dict[str, Any]:
+    fresh = await register(w.api)
+    async with as_user(w.api.base_url, fresh) as client:
+        return await _do(client, document)
 
 
 async def _wrong_password(w: World) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from ..events.positions import PositionChanged
 from ..pubsub import Bus
 from ..rejections import FundsShort
 from ..settings import Settings
+from . import compliance  # noqa: F401  (its stage joins the pre-trade pipeline on import)
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
 from .types import Changes, OrderRequest

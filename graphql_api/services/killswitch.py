@@ -9,18 +9,21 @@ from tortoise.transactions import in_transaction
 
 from models.alerts import Alert, Severity
 from models.audit import Outcome
-from models.killswitch import KillScope, KillSwitch, KillSwitchEvent
+from models.killswitch import KillLevel, KillScope, KillSwitch, KillSwitchEvent
+from models.orders import OrderType, Side, TimeInForce
+from models.positions import Position
 from models.venues import VenueAccount
 
 from .. import audit
 from ..audit import Action
 from ..auth import utcnow
-from ..engine.types import Changes
+from ..engine.types import Changes, OrderRequest
 from ..events import publish
 from ..events.killswitch import KillSwitchFlipped
 from ..ownership import Actor
-from ..rejections import Invalid, NotAllowed
+from ..rejections import Invalid, NotAllowed, Rejection
 from .deps import Deps
+from .orders import submit
 
 GLOBAL = "global"  # the channel key of the platform switch
 
@@ -29,6 +32,7 @@ GLOBAL = "global"  # the channel key of the platform switch
 class Switched:
     switch: KillSwitch
     cancelled_orders: int
+    closing_orders: int = 0
 
 
 def switch_key(scope: KillScope, user_id: str) -> str:
@@ -44,8 +48,14 @@ async def _lock_switch(conn: BaseDBAsyncClient, scope: KillScope, user_id: str) 
     return row
 
 
-async def set_kill_switch(deps: Deps, actor: Actor, scope: KillScope, reason: str, active: bool) -> Switched:
-    """Turn a switch on (``activate``: bounded in time under any order flow, and exact) or off."""
+async def set_kill_switch(
+    deps: Deps, actor: Actor, scope: KillScope, reason: str, active: bool, level: KillLevel = KillLevel.CANCEL_ALL
+) -> Switched:
+    """Turn a switch on (``activate``: bounded in time under any order flow, and exact) or off.
+
+    Every level refuses new orders except risk-reducing ones; CANCEL_ALL also cancels every working order in
+    scope, and FLATTEN then closes every open position in scope at market. BLOCK_ENTRIES leaves working orders
+    working."""
     action = Action.KILLSWITCH_ACTIVATE if active else Action.KILLSWITCH_DEACTIVATE
     target = scope.value if scope == KillScope.GLOBAL else actor.user_id
     async with audit.refusals(actor, action, target_type="KillSwitch", target_id=target, detail={"reason": reason}):
@@ -55,12 +65,18 @@ async def set_kill_switch(deps: Deps, actor: Actor, scope: KillScope, reason: st
         if not 1 <= len(reason) <= 500:
             raise Invalid("reason must be 1 to 500 characters", field="reason")
         if active:
-            return await _activate(deps, actor, scope, reason, target)
+            return await _activate(deps, actor, scope, reason, target, level)
         return await _deactivate(deps, actor, scope, reason, target)
 
 
 async def _flip(
-    conn: BaseDBAsyncClient, actor: Actor, scope: KillScope, reason: str, active: bool, target: str
+    conn: BaseDBAsyncClient,
+    actor: Actor,
+    scope: KillScope,
+    reason: str,
+    active: bool,
+    target: str,
+    level: KillLevel | None = None,
 ) -> tuple[KillSwitch, KillSwitchEvent]:
     """Lock the switch row, change it, and write its history event and audit row, in ``conn``."""
     switch = await _lock_switch(conn, scope, actor.user_id)
@@ -68,18 +84,25 @@ async def _flip(
         state = "active" if active else "inactive"
         raise Invalid(f"the {scope.value.lower()} kill switch is already {state}", code="NO_CHANGE", field="scope")
     switch.active, switch.reason, switch.changed_by, switch.changed_at = active, reason, actor.user.id, utcnow()
+    if level is not None:
+        switch.level = level
     await switch.save(using_db=conn)
     event = await KillSwitchEvent.create(
-        scope=scope, user_id=switch.user_id, active=active, reason=reason, actor_id=actor.user.id, using_db=conn
+        scope=scope,
+        user_id=switch.user_id,
+        active=active,
+        level=switch.level,
+        reason=reason,
+        actor_id=actor.user.id,
+        using_db=conn,
     )
     action = Action.KILLSWITCH_ACTIVATE if active else Action.KILLSWITCH_DEACTIVATE
-    await audit.by(
-        actor, action, Outcome.SUCCESS, target_type="KillSwitch", target_id=target, detail={"reason": reason}, conn=conn
-    )
+    detail = {"reason": reason, "level": switch.level.value}
+    await audit.by(actor, action, Outcome.SUCCESS, target_type="KillSwitch", target_id=target, detail=detail, conn=conn)
     return switch, event
 
 
-async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, target: str) -> Switched:
+async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, target: str, level: KillLevel) -> Switched:
     """Activate a kill switch so that it takes hold in bounded time under any order flow, and exactly.
 
     The protocol (the placement half is ``lock_for_trading``):
@@ -121,9 +144,13 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
     cancelling orders placed after that would be wrong. If step 2 fails, the switch stays on (the safe
     side), its history and audit rows stand, and working orders it did not reach stay working; the
     mutation answers an error.
+
+    Levels: BLOCK_ENTRIES stops after step 1 (no sweep: working orders stay). FLATTEN, after step 2 commits,
+    sells every open position in scope at market through the same placement path (risk-reducing sells pass
+    the switch), one closing order per position, each audited as a position close.
     """
     async with in_transaction() as conn:
-        switch, event = await _flip(conn, actor, scope, reason, True, target)
+        switch, event = await _flip(conn, actor, scope, reason, True, target, level)
     await publish(
         deps.bus, KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=True)
     )
@@ -138,7 +165,7 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
             .order_by("-id")
             .first()
         )
-        if latest is not None and latest.id == event.id:
+        if latest is not None and latest.id == event.id and level != KillLevel.BLOCK_ENTRIES:
             cancelled = await _cancel_working(deps, conn, None if scope == KillScope.GLOBAL else actor.user_id, changes)
             await KillSwitchEvent.filter(id=event.id).using_db(conn).update(cancelled_orders=cancelled)
             await audit.by(
@@ -161,7 +188,50 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
             using_db=conn,
         )
     await deps.engine.publish(changes)
-    return Switched(switch, cancelled)
+    closing = 0
+    if level == KillLevel.FLATTEN:
+        closing = await _flatten(deps, actor, None if scope == KillScope.GLOBAL else actor.user_id)
+        await KillSwitchEvent.filter(id=event.id).update(closing_orders=closing)
+        await audit.by(
+            actor,
+            Action.KILLSWITCH_FLATTEN,
+            Outcome.SUCCESS,
+            target_type="KillSwitch",
+            target_id=target,
+            detail={"closingOrders": closing},
+        )
+    return Switched(switch, cancelled, closing)
+
+
+async def _flatten(deps: Deps, actor: Actor, user_id: str | None) -> int:
+    """A market sell of every open position in scope; one refused (a venue down, say) is skipped, its refusal
+    audited, and the others still go."""
+    positions = Position.filter(quantity__gt=0)
+    if user_id is not None:
+        positions = positions.filter(user_id=user_id)
+    closing = 0
+    for row in await positions.order_by("account_id", "symbol"):
+        request = OrderRequest(
+            account_id=str(row.account_id),
+            user_id=str(row.user_id),
+            symbol=row.symbol,
+            side=Side.SELL,
+            type=OrderType.MARKET,
+            time_in_force=TimeInForce.IOC,
+            quantity=row.quantity - row.reserved_quantity,
+            price=None,
+            stop_price=None,
+            client_order_id=None,
+        )
+        if request.quantity <= 0:
+            continue
+        try:
+            async with audit.refusals(actor, Action.POSITION_CLOSE, target_type="Position", target_id=row.id):
+                await submit(deps, actor, request, Action.POSITION_CLOSE)
+        except Rejection:
+            continue
+        closing += 1
+    return closing
 
 
 async def _deactivate(deps: Deps, actor: Actor, scope: KillScope, reason: str, target: str) -> Switched:
