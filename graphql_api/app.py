@@ -81,6 +81,8 @@ class Resources:
         self.after_tick.register("matching", self._match)
         self.after_tick.register("equity_snapshots", self._snapshot_equity)
         self.after_tick.register("signals", SignalRecorder(self.bus, settings.feed_seed))
+        self.after_tick.register("liquidations", self.engine.perps.liquidate)
+        self.after_tick.register("funding", self.engine.perps.fund)
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 

@@ -49,6 +49,11 @@ class Action(StrEnum):
     KILLSWITCH_ACTIVATE = "killswitch.activate"
     KILLSWITCH_SWEEP = "killswitch.sweep"
     KILLSWITCH_DEACTIVATE = "killswitch.deactivate"
+    PERP_UPDATE_LEVERAGE = "perp.update_leverage"
+    PERP_LIQUIDATE = "perp.liquidate"
+    FUNDS_DEPOSIT = "funds.deposit"
+    FUNDS_WITHDRAW = "funds.withdraw"
+    FUNDS_SEND_USDC = "funds.send_usdc"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

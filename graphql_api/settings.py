@@ -155,6 +155,9 @@ class Settings:
     log_format: str = "text"
     metrics: bool = True
     tracing: bool = False
+    perp_funding_interval: int = 3600
+    perp_insurance_fund: Decimal = Decimal("1000000")
+    paper_deposit_daily_limit: Decimal = Decimal("100000")
 
     @property
     def production(self) -> bool:
@@ -284,6 +287,9 @@ class Settings:
             log_format=log_format,
             metrics=_bool(env, "METRICS", True),
             tracing=tracing_enabled(env),
+            perp_funding_interval=_int(env, "PERP_FUNDING_INTERVAL", 3600, minimum=1),
+            perp_insurance_fund=_decimal(env, "PERP_INSURANCE_FUND", "1000000"),
+            paper_deposit_daily_limit=_decimal(env, "PAPER_DEPOSIT_DAILY_LIMIT", "100000"),
         )
 
 

@@ -12,6 +12,8 @@ MODEL_MODULES = [
     "models.killswitch",
     "models.alerts",
     "models.indicators",
+    "models.perps",
+    "models.funds",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

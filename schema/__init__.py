@@ -23,13 +23,14 @@ from graphql_api.limits import CachedValidation, DocumentLimits
 from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
-from resolvers import identity, indicators, killswitch, market, node, orders, portfolio, positions, venues
+from resolvers import funds, identity, indicators, killswitch, market, node, orders, perps, portfolio, positions, venues
 
 if TYPE_CHECKING:
     from graphql_api.settings import Settings
 
 # One line per domain, in the order their fields appear in the schema.
 DOMAINS: list[ModuleType] = [market, node, identity, venues, orders, positions, portfolio, killswitch, indicators]
+DOMAINS += [perps, funds]
 
 
 def _root(kind: str, description: str) -> type:
