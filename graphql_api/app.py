@@ -84,6 +84,8 @@ class Resources:
         self.after_tick.register("signals", SignalRecorder(self.bus, settings.feed_seed))
         self.after_tick.register("compliance_violations", self._publish_violations)
         self.after_tick.register("dead_mans_switch", self._sweep_dead_mans_switches)
+        self.after_tick.register("liquidations", self.engine.perps.liquidate)
+        self.after_tick.register("funding", self.engine.perps.fund)
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 

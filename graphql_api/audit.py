@@ -59,6 +59,11 @@ class Action(StrEnum):
     DEADMAN_HEARTBEAT = "deadman.heartbeat"
     DEADMAN_DISARM = "deadman.disarm"
     DEADMAN_TRIGGER = "deadman.trigger"
+    PERP_UPDATE_LEVERAGE = "perp.update_leverage"
+    PERP_LIQUIDATE = "perp.liquidate"
+    FUNDS_DEPOSIT = "funds.deposit"
+    FUNDS_WITHDRAW = "funds.withdraw"
+    FUNDS_SEND_USDC = "funds.send_usdc"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

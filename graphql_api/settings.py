@@ -156,6 +156,9 @@ class Settings:
     metrics: bool = True
     tracing: bool = False
     deadman_daily_triggers: int = 10
+    perp_funding_interval: int = 3600
+    perp_insurance_fund: Decimal = Decimal("1000000")
+    paper_deposit_daily_limit: Decimal = Decimal("100000")
 
     @property
     def production(self) -> bool:
@@ -286,6 +289,9 @@ class Settings:
             metrics=_bool(env, "METRICS", True),
             tracing=tracing_enabled(env),
             deadman_daily_triggers=_int(env, "DEADMAN_DAILY_TRIGGERS", 10, minimum=1),
+            perp_funding_interval=_int(env, "PERP_FUNDING_INTERVAL", 3600, minimum=1),
+            perp_insurance_fund=_decimal(env, "PERP_INSURANCE_FUND", "1000000"),
+            paper_deposit_daily_limit=_decimal(env, "PAPER_DEPOSIT_DAILY_LIMIT", "100000"),
         )
 
 

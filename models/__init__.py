@@ -13,6 +13,8 @@ MODEL_MODULES = [
     "models.alerts",
     "models.indicators",
     "models.compliance",
+    "models.perps",
+    "models.funds",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -56,6 +56,7 @@ async def place_order(info: Info, input: Annotated[PlaceOrderInput, _PLACE]) -> 
         stop_price=input.stop_price,
         time_in_force=TimeInForce(input.time_in_force.name),
         client_order_id=input.client_order_id,
+        reduce_only=input.reduce_only,
     )
     return await result(actions.place_order(info.context, actor(info), spec), placed)
 

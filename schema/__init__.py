@@ -23,7 +23,20 @@ from graphql_api.limits import CachedValidation, DocumentLimits
 from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
-from resolvers import compliance, identity, indicators, killswitch, market, node, orders, portfolio, positions, venues
+from resolvers import (
+    compliance,
+    funds,
+    identity,
+    indicators,
+    killswitch,
+    market,
+    node,
+    orders,
+    perps,
+    portfolio,
+    positions,
+    venues,
+)
 
 if TYPE_CHECKING:
     from graphql_api.settings import Settings
@@ -40,6 +53,8 @@ DOMAINS: list[ModuleType] = [
     killswitch,
     indicators,
     compliance,
+    perps,
+    funds,
 ]
 
 

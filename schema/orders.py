@@ -208,6 +208,10 @@ class PlaceOrderInput:
         description="Idempotency key (1–64 of A-Z a-z 0-9 _ - . :): a retry with the same key returns the "
         "original order; the same key with other parameters is an error.",
     )
+    reduce_only: bool = strawberry.field(
+        default=False,
+        description="Perp accounts: the order may only reduce the position (opposite side, at most its size).",
+    )
 
 
 @strawberry.input(description="Which orders to list.")

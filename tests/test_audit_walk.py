@@ -398,6 +398,34 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("disarmDeadMansSwitch", "")),
         "DENIED",
     ),
+    "updateLeverage": (
+        "perp.update_leverage",
+        lambda w: _leverage(w, 3),
+        "SUCCESS",
+        lambda w: _leverage(w, 1000),
+        "DENIED",
+    ),
+    "deposit": (
+        "funds.deposit",
+        lambda w: _do(w.client, _mutation("deposit", '(input: {amount: "25"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("deposit", '(input: {amount: "-1"})')),
+        "DENIED",
+    ),
+    "withdraw": (
+        "funds.withdraw",
+        lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "5"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "99999999"})')),
+        "DENIED",
+    ),
+    "sendUsdc": (
+        "funds.send_usdc",
+        lambda w: _send_usdc(w, w.boss),
+        "SUCCESS",
+        lambda w: _send_usdc(w, w.client),
+        "DENIED",
+    ),
 }
 
 CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
@@ -528,6 +556,19 @@ async def _cancel_resting(w: World) -> dict[str, Any]:
 async def _close_one(w: World) -> dict[str, Any]:
     position = await _position(w)
     return await _do(w.client, _mutation("closePosition", f'(id: "{position}")'))
+
+
+async def _leverage(w: World, leverage: int) -> dict[str, Any]:
+    account = await paper_account(w.client, venue="hyperliquid")
+    variables = {"i": {"venueAccountId": account, "assetIndex": 0, "leverage": leverage}}
+    return await _do(w.client, _mutation("updateLeverage", "(input: $i)", "$i: UpdateLeverageInput!"), variables)
+
+
+async def _send_usdc(w: World, recipient: GraphQLClient) -> dict[str, Any]:
+    to = (await recipient.query("{ me { id } }"))["me"]["id"]
+    return await _do(
+        w.client, _mutation("sendUsdc", "(input: $i)", "$i: SendUsdcInput!"), {"i": {"to": to, "amount": "1"}}
+    )
 
 
 async def _rows_of(run: Run, w: World) -> list[tuple[str, str]]:

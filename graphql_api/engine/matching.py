@@ -107,6 +107,9 @@ class PaperEngine:
         # The latest book of each symbol: every order in one feed step trades against the same levels,
         # and rebuilding them per order costs more than the rest of the matching.
         self._books: dict[str, Book] = {}
+        from .perps import PerpEngine  # perps builds on this engine's books and locks
+
+        self.perps = PerpEngine(self)
 
     # -- placement ---------------------------------------------------------------------------------
 
@@ -114,6 +117,8 @@ class PaperEngine:
         self, req: OrderRequest, conn: BaseDBAsyncClient, changes: Changes, blocking: KillScope | None
     ) -> Order:
         """Place ``req`` inside the caller's transaction, after ``lock_for_trading`` (which gave ``blocking``)."""
+        if req.perp:
+            return await self.perps.place(req, conn, changes, blocking)
         last = await LastPrice.filter(instrument__symbol=req.symbol).using_db(conn).select_related("instrument").get()
         instrument = last.instrument
         book = self.book(instrument, last.step, last.price)

@@ -21,6 +21,9 @@ class OrderRequest:
     price: Decimal | None
     stop_price: Decimal | None
     client_order_id: str | None
+    # A perp account's order (the Hyperliquid paper venue), and whether it may only reduce the position.
+    perp: bool = False
+    reduce_only: bool = False
 
 
 @dataclass

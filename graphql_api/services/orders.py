@@ -17,6 +17,7 @@ from models.venues import AccountStatus, Environment, Venue, VenueAccount
 from .. import audit
 from ..audit import Action
 from ..engine.matching import lock_account, lock_for_trading
+from ..engine.perps import PERP_VENUE
 from ..engine.types import Changes, OrderRequest
 from ..ownership import Actor, require_owned
 from ..rejections import Invalid, Rejection
@@ -38,6 +39,7 @@ class OrderSpec:
     stop_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
+    reduce_only: bool = False
 
 
 @dataclass
@@ -92,6 +94,9 @@ async def validate(actor: Actor, spec: OrderSpec) -> OrderRequest:
         tif = TimeInForce.IOC  # nothing to rest without a limit price
     if spec.client_order_id is not None and not _CLIENT_ORDER_ID.match(spec.client_order_id):
         raise Invalid("clientOrderId must be 1–64 of A-Z a-z 0-9 _ - . :", field="clientOrderId")
+    perp = account.venue_id == PERP_VENUE
+    if spec.reduce_only and not perp:
+        raise Invalid("reduceOnly applies to perp accounts (the Hyperliquid paper venue)", field="reduceOnly")
     return OrderRequest(
         account_id=str(account.id),
         user_id=str(account.user_id),
@@ -103,6 +108,8 @@ async def validate(actor: Actor, spec: OrderSpec) -> OrderRequest:
         price=spec.price,
         stop_price=spec.stop_price,
         client_order_id=spec.client_order_id,
+        perp=perp,
+        reduce_only=spec.reduce_only,
     )
 
 
