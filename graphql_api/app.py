@@ -50,7 +50,8 @@ from .metrics import metrics_endpoint
 from .observability import RequestId
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import compliance, deadman
+from .services import alerts, compliance, deadman
+from .services.alerts import prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
@@ -86,6 +87,8 @@ class Resources:
         self.after_tick.register("dead_mans_switch", self._sweep_dead_mans_switches)
         self.after_tick.register("liquidations", self.engine.perps.liquidate)
         self.after_tick.register("funding", self.engine.perps.fund)
+        self.after_tick.register("price_alerts", self._evaluate_price_alerts)
+        self.after_tick.register("alerts", self._publish_alerts)
         self.feed: MarketFeed | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
@@ -107,6 +110,14 @@ class Resources:
     async def _sweep_dead_mans_switches(self, marks: Marks) -> None:
         """Fire the dead-man switches whose deadline passed without a heartbeat."""
         await deadman.sweep(self.engine, self.bus)
+
+    async def _evaluate_price_alerts(self, marks: Marks) -> None:
+        """Fire the price alerts the new marks meet."""
+        await prices.evaluate(self.bus, marks)
+
+    async def _publish_alerts(self, marks: Marks) -> None:
+        """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
+        await alerts.publish_pending(self.bus)
 
     def lease(self) -> Lease:
         if self.settings.is_sqlite:

@@ -64,6 +64,16 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    ALERT_MARK_READ = "alert.mark_read"
+    ALERT_MARK_ALL_READ = "alert.mark_all_read"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    ALERT_SEND_TEST = "alert.send_test"
+    PRICE_ALERT_CREATE = "price_alert.create"
+    PRICE_ALERT_UPDATE = "price_alert.update"
+    PRICE_ALERT_DELETE = "price_alert.delete"
+    PRICE_ALERT_TRIGGER = "price_alert.trigger"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_DELETE = "webhook.delete"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -30,6 +30,21 @@ class AuditEntry(Model):
     request_id = fields.CharField(max_length=128, default="", db_index=True)
     outcome = fields.CharEnumField(Outcome, max_length=16)
     detail: Any = fields.JSONField(default=dict)
+    # The hash chain: prev_hash is the hash of the row before this one, hash = sha256(prev_hash + this row's
+    # canonical content) (graphql_api/audit.py), so an edited, removed or inserted row breaks the chain.
+    prev_hash = fields.CharField(max_length=64, default="")
+    hash = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "audit_log"
+
+
+class AuditChainHead(Model):
+    """The single row that serialises writers of the audit log: the id and hash of its last row."""
+
+    id = fields.IntField(primary_key=True)
+    last_id = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64, default="")
+
+    class Meta:
+        table = "audit_chain_head"

@@ -426,7 +426,87 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _send_usdc(w, w.client),
         "DENIED",
     ),
+    "createPriceAlert": (
+        "price_alert.create",
+        lambda w: _price_alert(w),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_PRICE_ALERT, {"i": {"symbol": "NOPE", "condition": "ABOVE", "value": "1"}}),
+        "DENIED",
+    ),
+    "updatePriceAlert": (
+        "price_alert.update",
+        lambda w: _price_alert_then(w, UPDATE_PRICE_ALERT),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_PRICE_ALERT, {"id": to_global_id("PriceAlert", NOBODY), "i": FAR_ABOVE}),
+        "DENIED",
+    ),
+    "deletePriceAlert": (
+        "price_alert.delete",
+        lambda w: _price_alert_then(w, DELETE_PRICE_ALERT),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_PRICE_ALERT, {"id": to_global_id("PriceAlert", NOBODY)}),
+        "DENIED",
+    ),
+    "markAlertRead": (
+        "alert.mark_read",
+        lambda w: _test_alert_then(w, MARK_ALERT_READ),
+        "SUCCESS",
+        lambda w: _do(w.client, MARK_ALERT_READ, {"id": to_global_id("Alert", NOBODY)}),
+        "DENIED",
+    ),
+    "markAllAlertsRead": (
+        "alert.mark_all_read",
+        lambda w: _do(w.client, "mutation { markAllAlertsRead { count } }"),
+        "SUCCESS",
+        None,
+        "",
+    ),
+    "acknowledgeAlert": (
+        "alert.acknowledge",
+        lambda w: _test_alert_then(w, ACKNOWLEDGE_ALERT),
+        "SUCCESS",
+        lambda w: _do(w.client, ACKNOWLEDGE_ALERT, {"id": to_global_id("Alert", NOBODY)}),
+        "DENIED",
+    ),
+    "sendTestAlert": (
+        "alert.send_test",
+        lambda w: _do(w.client, SEND_TEST_ALERT, {"m": "walk"}),
+        "SUCCESS",
+        lambda w: _do(w.client, SEND_TEST_ALERT, {"m": ""}),
+        "DENIED",
+    ),
 }
+
+CREATE_PRICE_ALERT = _mutation("createPriceAlert", "(input: $i)", "$i: PriceAlertInput!")
+UPDATE_PRICE_ALERT = _mutation("updatePriceAlert", "(id: $id, input: $i)", "$id: ID!, $i: PriceAlertInput!")
+DELETE_PRICE_ALERT = _mutation("deletePriceAlert", "(id: $id)", "$id: ID!")
+MARK_ALERT_READ = _mutation("markAlertRead", "(id: $id)", "$id: ID!")
+ACKNOWLEDGE_ALERT = _mutation("acknowledgeAlert", "(id: $id)", "$id: ID!")
+SEND_TEST_ALERT = _mutation("sendTestAlert", "(message: $m)", "$m: String")
+# Far above any price the walk reaches: the walk's alerts never fire.
+FAR_ABOVE = {"symbol": "BTC", "condition": "ABOVE", "value": "100000000"}
+
+
+async def _price_alert(w: World) -> dict[str, Any]:
+    return await _do(
+        w.client,
+        "mutation($i: PriceAlertInput!) { createPriceAlert(input: $i) { ... on PriceAlertChanged { priceAlert { id } } } }",
+        {"i": FAR_ABOVE},
+    )
+
+
+async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
+    created = await _price_alert(w)
+    variables: dict[str, Any] = {"id": created["data"]["createPriceAlert"]["priceAlert"]["id"]}
+    if "$i" in document:
+        variables["i"] = FAR_ABOVE
+    return await _do(w.client, document, variables)
+
+
+async def _test_alert_then(w: World, document: str) -> dict[str, Any]:
+    sent = await w.client.query('mutation { sendTestAlert(message: "walk") { ... on AlertChanged { alert { id } } } }')
+    return await _do(w.client, document, {"id": sent["sendTestAlert"]["alert"]["id"]})
+
 
 CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
 UPDATE_RULE = _mutation("updateComplianceRule", "(id: $id, input: $i)", "$id: ID!, $i: ComplianceRuleInput!")

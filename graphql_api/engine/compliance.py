@@ -35,6 +35,7 @@ from decimal import Decimal
 
 from tortoise.expressions import Q
 
+from models.alerts import AlertCategory, AlertType, Severity
 from models.compliance import (
     ComplianceRule,
     ComplianceViolation,
@@ -50,6 +51,7 @@ from models.venues import VenueAccount
 from ..auth import utcnow
 from ..rejections import ComplianceRefused
 from ..scalars import serialize_decimal
+from ..services.alerts import raise_alert
 from .checks import PRE_TRADE_CHECKS, PreTrade
 
 # Why a kill switch or a dead-man switch cancelled an order: not the owner's cancels.
@@ -246,8 +248,7 @@ async def compliance_rules(trade: PreTrade) -> None:
             raise ComplianceRefused(f"{rule.type.value} rule '{rule.name}': {breach}", rule=rule.name)
         ctx.soft.append((rule, breach))
     for rule, breach in ctx.soft:
-        # alert: a SOFT compliance rule was breached (the violation's severity is the alert's).
-        await ComplianceViolation.create(
+        violation = await ComplianceViolation.create(
             rule_id=rule.id,
             rule_name=rule.name,
             type=rule.type,
@@ -259,6 +260,19 @@ async def compliance_rules(trade: PreTrade) -> None:
             description=f"{rule.type.value} rule '{rule.name}': {breach}",
             recommendation=RECOMMENDATIONS[rule.type],
             using_db=conn,
+        )
+        # Published with the violation by the feed leader's sweeps, once the order's transaction commits.
+        await raise_alert(
+            conn,
+            user_id=req.user_id,
+            type=AlertType.WARNING,
+            category=AlertCategory.COMPLIANCE,
+            severity=Severity(rule.severity.value),
+            title=f"Compliance violation: {rule.name}",
+            message=violation.description,
+            source="compliance",
+            venue=ctx.venue_id,
+            metadata={"violationId": str(violation.id), "rule": rule.type.value, "symbol": req.symbol},
         )
 
 

@@ -290,10 +290,12 @@ class PerpEngine:
         await self.paper.publish(changes)
 
     async def _liquidate_account(self, account_id: str, marks: dict[str, PerpMark]) -> Changes:
+        from models.alerts import AlertCategory, AlertType, Severity
         from models.audit import Outcome
 
         from .. import audit
         from ..audit import Action
+        from ..services.alerts import raise_alert
         from .matching import lock_account
 
         changes = Changes()
@@ -343,6 +345,17 @@ class PerpEngine:
                     using_db=conn,
                 )
                 changes.positions[(account_id, p.symbol)] = str(p.user_id)
+                await raise_alert(
+                    conn,
+                    user_id=p.user_id,
+                    type=AlertType.ERROR,
+                    category=AlertCategory.TRADING,
+                    severity=Severity.HIGH,
+                    title=f"{p.symbol} position liquidated",
+                    message=f"Margin fell below maintenance: {size} {p.symbol} closed at the mark {mark}.",
+                    source="liquidation",
+                    metadata={"liquidationId": row.id, "symbol": p.symbol, "realizedPnl": str(realized)},
+                )
                 await audit.record(
                     Action.PERP_LIQUIDATE,
                     Outcome.SUCCESS,

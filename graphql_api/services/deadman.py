@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from models.alerts import AlertCategory, AlertType, Severity
 from models.audit import Outcome
 from models.compliance import DeadMansSwitch
 from models.venues import VenueAccount
@@ -31,6 +32,7 @@ from ..events.compliance import DeadMansSwitchFired
 from ..ownership import Actor
 from ..pubsub import Bus
 from ..rejections import Invalid
+from .alerts import announce, raise_alert
 from .deps import Deps
 
 MIN_TIMEOUT = 5
@@ -163,8 +165,19 @@ async def fire(engine: PaperEngine, bus: Bus, user_id: str, now: datetime) -> Fi
             detail={"cancelledOrders": cancelled, "triggersToday": row.triggers_today},
             conn=conn,
         )
-        # alert: the dead-man switch fired (CRITICAL, every channel the user enabled): N working orders cancelled.
+        alert = await raise_alert(
+            conn,
+            user_id=user_id,
+            type=AlertType.ERROR,
+            category=AlertCategory.TRADING,
+            severity=Severity.CRITICAL,
+            title="Dead-man switch fired",
+            message=f"No heartbeat arrived in time: {cancelled} working orders were cancelled.",
+            source="dead_mans_switch",
+            metadata={"cancelledOrders": cancelled, "triggersToday": row.triggers_today},
+        )
     await engine.publish(changes)
+    await announce(bus, [alert])
     await publish(bus, DeadMansSwitchFired(user_id=user_id, cancelled_orders=cancelled))
     return Fired(user_id, cancelled)
 

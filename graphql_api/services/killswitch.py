@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models.alerts import Alert, Severity
+from models.alerts import AlertCategory, AlertType, Severity
 from models.audit import Outcome
 from models.killswitch import KillLevel, KillScope, KillSwitch, KillSwitchEvent
 from models.orders import OrderType, Side, TimeInForce
@@ -22,6 +22,7 @@ from ..events import publish
 from ..events.killswitch import KillSwitchFlipped
 from ..ownership import Actor
 from ..rejections import Invalid, NotAllowed, Rejection
+from .alerts import announce, raise_alert
 from .deps import Deps
 from .orders import submit
 
@@ -177,17 +178,19 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
                 detail={"cancelledOrders": cancelled},
                 conn=conn,
             )
-        await Alert.create(
+        alert = await raise_alert(
+            conn,
             user_id=switch.user_id,
-            type="KILL_SWITCH",
-            category="RISK",
+            type=AlertType.ERROR,
+            category=AlertCategory.TRADING,
             severity=Severity.CRITICAL,
             title=f"{scope.value.title()} kill switch activated",
             message=f"{reason} ({cancelled} working orders cancelled)",
             source="kill_switch",
-            using_db=conn,
+            metadata={"level": level.value, "cancelledOrders": cancelled},
         )
     await deps.engine.publish(changes)
+    await announce(deps.bus, [alert])
     closing = 0
     if level == KillLevel.FLATTEN:
         closing = await _flatten(deps, actor, None if scope == KillScope.GLOBAL else actor.user_id)
@@ -239,18 +242,19 @@ async def _deactivate(deps: Deps, actor: Actor, scope: KillScope, reason: str, t
     refused, which was right a moment earlier)."""
     async with in_transaction() as conn:
         switch, _ = await _flip(conn, actor, scope, reason, False, target)
-        await Alert.create(
+        alert = await raise_alert(
+            conn,
             user_id=switch.user_id,
-            type="KILL_SWITCH",
-            category="RISK",
-            severity=Severity.INFO,
+            type=AlertType.INFO,
+            category=AlertCategory.TRADING,
+            severity=Severity.LOW,
             title=f"{scope.value.title()} kill switch deactivated",
             message=reason,
             source="kill_switch",
-            using_db=conn,
         )
     flipped = KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=False)
     await publish(deps.bus, flipped)
+    await announce(deps.bus, [alert])
     return Switched(switch, 0)
 
 
