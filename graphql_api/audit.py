@@ -64,6 +64,7 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    LEADERBOARD_UPDATE_PROFILE = "leaderboard.update_profile"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -29,6 +29,7 @@ from resolvers import (
     identity,
     indicators,
     killswitch,
+    leaderboard,
     market,
     node,
     orders,
@@ -55,6 +56,7 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    leaderboard,
 ]
 
 

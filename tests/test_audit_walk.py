@@ -419,6 +419,13 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "99999999"})')),
         "DENIED",
     ),
+    "updateLeaderboardProfile": (
+        "leaderboard.update_profile",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "Walker 1"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "?"})')),
+        "DENIED",
+    ),
     "sendUsdc": (
         "funds.send_usdc",
         lambda w: _send_usdc(w, w.boss),

@@ -47,6 +47,7 @@ from ..settings import Settings
 from . import compliance  # noqa: F401  (its stage joins the pre-trade pipeline on import)
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
+from .fills import FillFacts, after_fill
 from .types import Changes, OrderRequest
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,8 @@ class PaperEngine:
         fee = fee_for(price, quantity, rate)
         notional = price * quantity
         remaining_before = order.quantity - order.filled_quantity
+        realized: Decimal | None = None
+        closed_cost = Decimal(0)
         if order.side == Side.BUY:
             if order.reserved_cash:
                 release = (
@@ -319,8 +322,10 @@ class PaperEngine:
                 order.reserved_quantity -= quantity
                 position.reserved_quantity -= quantity
             cash.total += notional - fee
-            position.realized_pnl += _store((price - position.average_entry_price) * quantity)
-            position.cost_basis -= _store(position.average_entry_price * quantity)
+            realized = _store((price - position.average_entry_price) * quantity)
+            closed_cost = _store(position.average_entry_price * quantity)
+            position.realized_pnl += realized
+            position.cost_basis -= closed_cost
             position.quantity -= quantity
             if position.quantity == 0:
                 position.average_entry_price = Decimal(0)
@@ -332,7 +337,7 @@ class PaperEngine:
         order.fees += fee
         if cash.total < 0 or cash.reserved < 0 or position.quantity < 0:
             raise RuntimeError(f"accounting invariant broken on order {order.id}")  # a bug: roll everything back
-        await Fill.create(
+        row = await Fill.create(
             order_id=order.id,
             account_id=order.account_id,
             symbol=order.symbol,
@@ -343,6 +348,8 @@ class PaperEngine:
             liquidity=liquidity,
             using_db=conn,
         )
+        facts = FillFacts(str(order.user_id), row.created_at, notional, fee, realized, closed_cost, row.id)
+        await after_fill(conn, facts, self.settings.referral_reward_rate)
 
     def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:
         """End an order: release whatever it still reserves."""
