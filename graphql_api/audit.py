@@ -64,6 +64,12 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    STRATEGY_CREATE = "strategy.create"
+    STRATEGY_UPDATE = "strategy.update"
+    STRATEGY_DELETE = "strategy.delete"
+    BACKTEST_RUN = "backtest.run"
+    BACKTEST_CANCEL = "backtest.cancel"
+    ORDER_PLACE_ROUTED = "order.place_routed"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -15,6 +15,8 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.strategies",
+    "models.backtests",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks
