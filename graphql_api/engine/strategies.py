@@ -24,7 +24,7 @@ the instrument's tick grid; every quantity in whole lots. Positions are long-onl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
@@ -417,7 +417,3 @@ class StrategyRunner:
         if previous is None or candle.open_time <= previous.open_time:
             return []
         return self.on_candle(previous, holding)
-
-
-def with_fills(holding: Holding, fills: tuple[Fill, ...]) -> Holding:
-    return replace(holding, fills=fills)
