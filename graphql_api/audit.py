@@ -64,6 +64,9 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    RECONCILIATION_RUN = "reconciliation.run"
+    RECONCILIATION_UPLOAD_DROP_COPY = "reconciliation.upload_drop_copy"
+    RECONCILIATION_RESOLVE_BREAK = "reconciliation.resolve_break"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

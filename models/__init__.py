@@ -15,6 +15,9 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.reconciliation",
+    "models.preferences",
+    "models.apikeys",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -35,6 +35,7 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    reconciliation,
     venues,
 )
 
@@ -55,6 +56,7 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    reconciliation,
 ]
 
 

@@ -130,6 +130,21 @@ def _code_mutation(field: str) -> str:
     return _mutation(field, "(code: $c)", "$c: String!")
 
 
+DROP_COPY = "ExecID,Symbol,Side,LastQty,LastPx,TransactTime\nWALK-1,BTC,BUY,1,100,2026-01-01T00:00:00Z\n"
+UPLOAD = _mutation("uploadDropCopy", "(input: $i)", "$i: UploadDropCopyInput!")
+RECONCILE = _mutation("runReconciliation", "(venueAccountId: $a)", "$a: ID!")
+RESOLVE_BREAK = _mutation("resolveBreak", '(id: $id, note: "walked")', "$id: ID!")
+
+
+async def _resolve_break(w: World) -> dict[str, Any]:
+    """A drop copy with an execution the books never made: the run has a break to resolve."""
+    document = """mutation($a: ID!) { runReconciliation(venueAccountId: $a, source: DROP_COPY) {
+      ... on ReconciliationRan { breaks { id } } } }"""
+    await _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}})
+    found = await w.client.query(document, {"a": w.account})
+    return await _do(w.client, RESOLVE_BREAK, {"id": found["runReconciliation"]["breaks"][0]["id"]})
+
+
 # field -> (audited action, success run, expected success outcome, refusal run or None, refusal outcome).
 # Order matters where a later case builds on an earlier one (2FA, kill switch, the wallet user).
 CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
@@ -424,6 +439,27 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _send_usdc(w, w.boss),
         "SUCCESS",
         lambda w: _send_usdc(w, w.client),
+        "DENIED",
+    ),
+    "uploadDropCopy": (
+        "reconciliation.upload_drop_copy",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}}),
+        "SUCCESS",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": "ExecID\n1"}}),
+        "DENIED",
+    ),
+    "runReconciliation": (
+        "reconciliation.run",
+        lambda w: _do(w.client, RECONCILE, {"a": w.account}),
+        "SUCCESS",
+        lambda w: _do(w.client, RECONCILE, {"a": to_global_id("VenueAccount", NOBODY)}),
+        "DENIED",
+    ),
+    "resolveBreak": (
+        "reconciliation.resolve_break",
+        _resolve_break,
+        "SUCCESS",
+        lambda w: _do(w.client, RESOLVE_BREAK, {"id": to_global_id("ReconciliationBreak", NOBODY)}),
         "DENIED",
     ),
 }
