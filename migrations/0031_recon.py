@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from decimal import Decimal
 from models.orders import OrderType, Side, TimeInForce
+from models.preferences import Theme
 from models.reconciliation import BreakStatus, BreakType, DropCopyFormat, RecordSource, Settlement
 from orjson import loads
 from tortoise.fields.data import JSON_DUMPS
@@ -68,6 +69,23 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Preferences',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user_id', fields.UUIDField(unique=True)),
+                ('theme', fields.CharEnumField(default=Theme.SYSTEM, description='SYSTEM: SYSTEM\nLIGHT: LIGHT\nDARK: DARK', enum_type=Theme, max_length=8)),
+                ('display_currency', fields.CharField(default='USD', max_length=8)),
+                ('default_account_id', fields.UUIDField(null=True)),
+                ('default_order_type', fields.CharEnumField(default=OrderType.LIMIT, description='MARKET: MARKET\nLIMIT: LIMIT\nSTOP: STOP\nSTOP_LIMIT: STOP_LIMIT', enum_type=OrderType, max_length=16)),
+                ('default_time_in_force', fields.CharEnumField(default=TimeInForce.GTC, description='GTC: GTC\nIOC: IOC\nFOK: FOK', enum_type=TimeInForce, max_length=4)),
+                ('confirm_above_notional', fields.DecimalField(null=True, max_digits=30, decimal_places=12)),
+                ('max_order_notional', fields.DecimalField(null=True, max_digits=30, decimal_places=12)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'user_preferences', 'app': 'trading', 'pk_attr': 'id', 'table_description': 'A user display and trading preferences. max_order_notional is enforced by the pre-trade checks.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='ReconciledTrade',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -125,21 +143,6 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'reconciliation_breaks', 'app': 'trading', 'pk_attr': 'id', 'table_description': 'A difference between the books and the venue: what the books say (expected) and the venue (actual).'},
-            bases=['Model'],
-        ),
-        ops.CreateModel(
-            name='TradingSettings',
-            fields=[
-                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('user_id', fields.UUIDField(unique=True)),
-                ('default_account_id', fields.UUIDField(null=True)),
-                ('default_order_type', fields.CharEnumField(default=OrderType.LIMIT, description='MARKET: MARKET\nLIMIT: LIMIT\nSTOP: STOP\nSTOP_LIMIT: STOP_LIMIT', enum_type=OrderType, max_length=16)),
-                ('default_time_in_force', fields.CharEnumField(default=TimeInForce.GTC, description='GTC: GTC\nIOC: IOC\nFOK: FOK', enum_type=TimeInForce, max_length=4)),
-                ('confirm_above_notional', fields.DecimalField(null=True, max_digits=30, decimal_places=12)),
-                ('max_order_notional', fields.DecimalField(null=True, max_digits=30, decimal_places=12)),
-                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
-            ],
-            options={'table': 'trading_settings', 'app': 'trading', 'pk_attr': 'id', 'table_description': 'A user trading defaults, confirmation threshold and self-imposed max order notional (enforced pre-trade).'},
             bases=['Model'],
         ),
         ops.CreateModel(
