@@ -64,6 +64,8 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
+    TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -35,6 +35,7 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    trading_sessions,
     venues,
 )
 
@@ -55,6 +56,7 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    trading_sessions,
 ]
 
 
