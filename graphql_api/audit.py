@@ -67,6 +67,8 @@ class Action(StrEnum):
     RECONCILIATION_RUN = "reconciliation.run"
     RECONCILIATION_UPLOAD_DROP_COPY = "reconciliation.upload_drop_copy"
     RECONCILIATION_RESOLVE_BREAK = "reconciliation.resolve_break"
+    TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
+    TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

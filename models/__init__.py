@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "models.reconciliation",
     "models.preferences",
     "models.apikeys",
+    "models.trading_sessions",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -36,6 +36,7 @@ from resolvers import (
     portfolio,
     positions,
     reconciliation,
+    trading_sessions,
     venues,
 )
 
@@ -57,6 +58,7 @@ DOMAINS: list[ModuleType] = [
     perps,
     funds,
     reconciliation,
+    trading_sessions,
 ]
 
 

@@ -460,6 +460,18 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         _resolve_break,
         "SUCCESS",
         lambda w: _do(w.client, RESOLVE_BREAK, {"id": to_global_id("ReconciliationBreak", NOBODY)}),
+    "createQuickTradingSession": (
+        "trading_session.create_quick",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "10", "profitTarget": "5", "assetIndex": 0}}),
+        "SUCCESS",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "1", "profitTarget": "5", "assetIndex": 0}}),
+        "DENIED",
+    ),
+    "createAdvancedTradingSession": (
+        "trading_session.create_advanced",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="10")}),
+        "SUCCESS",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="1")}),
         "DENIED",
     ),
 }
@@ -470,6 +482,12 @@ DELETE_RULE = _mutation("deleteComplianceRule", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE = _mutation("acknowledgeViolation", "(id: $id)", "$id: ID!")
 RESOLVE = _mutation("resolveViolation", "(id: $id, note: $n)", "$id: ID!, $n: String!")
 ARM = _mutation("armDeadMansSwitch", "(timeoutSeconds: $t)", "$t: Int!")
+QUICK_SESSION = _mutation("createQuickTradingSession", "(input: $i)", "$i: CreateQuickTradingSessionInput!")
+ADVANCED_SESSION = _mutation("createAdvancedTradingSession", "(input: $i)", "$i: CreateAdvancedTradingSessionInput!")
+
+
+def _advanced(amount: str) -> dict[str, Any]:
+    return {"amount": amount, "executionStrategy": "CONSERVATIVE", "strategyDuration": "D1", "assetIndex": 1}
 
 
 def _inactive_rule(w: World) -> dict[str, Any]:
