@@ -460,6 +460,8 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         _resolve_break,
         "SUCCESS",
         lambda w: _do(w.client, RESOLVE_BREAK, {"id": to_global_id("ReconciliationBreak", NOBODY)}),
+        "DENIED",
+    ),
     "createQuickTradingSession": (
         "trading_session.create_quick",
         lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "10", "profitTarget": "5", "assetIndex": 0}}),
