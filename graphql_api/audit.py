@@ -70,6 +70,11 @@ class Action(StrEnum):
     BACKTEST_RUN = "backtest.run"
     BACKTEST_CANCEL = "backtest.cancel"
     ORDER_PLACE_ROUTED = "order.place_routed"
+    RECONCILIATION_RUN = "reconciliation.run"
+    RECONCILIATION_UPLOAD_DROP_COPY = "reconciliation.upload_drop_copy"
+    RECONCILIATION_RESOLVE_BREAK = "reconciliation.resolve_break"
+    TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
+    TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -9,7 +9,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0028_perps_funds')]
+    dependencies = [('trading', '0031_recon')]
 
     initial = False
 

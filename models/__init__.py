@@ -17,6 +17,10 @@ MODEL_MODULES = [
     "models.funds",
     "models.strategies",
     "models.backtests",
+    "models.reconciliation",
+    "models.preferences",
+    "models.apikeys",
+    "models.trading_sessions",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -35,7 +35,9 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    reconciliation,
     strategies,
+    trading_sessions,
     venues,
 )
 
@@ -57,6 +59,8 @@ DOMAINS: list[ModuleType] = [
     perps,
     funds,
     strategies,
+    reconciliation,
+    trading_sessions,
 ]
 
 
