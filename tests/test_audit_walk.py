@@ -460,6 +460,8 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _strategy_then(w, DELETE_STRATEGY),
         "SUCCESS",
         lambda w: _do(w.client, DELETE_STRATEGY, {"id": to_global_id("Strategy", NOBODY)}),
+        "DENIED",
+    ),
     "uploadDropCopy": (
         "reconciliation.upload_drop_copy",
         lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}}),
