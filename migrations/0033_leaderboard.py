@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0028_perps_funds')]
+    dependencies = [('trading', '0034_strategies')]
 
     initial = False
 

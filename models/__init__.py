@@ -17,6 +17,12 @@ MODEL_MODULES = [
     "models.funds",
     "models.leaderboard",
     "models.referrals",
+    "models.strategies",
+    "models.backtests",
+    "models.reconciliation",
+    "models.preferences",
+    "models.apikeys",
+    "models.trading_sessions",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -36,6 +36,9 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    reconciliation,
+    strategies,
+    trading_sessions,
     venues,
 )
 
@@ -57,6 +60,9 @@ DOMAINS: list[ModuleType] = [
     perps,
     funds,
     leaderboard,
+    strategies,
+    reconciliation,
+    trading_sessions,
 ]
 
 

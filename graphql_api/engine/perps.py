@@ -35,6 +35,7 @@ from models.perps import FundingPayment, FundingRound, Liquidation, MarginMode, 
 from models.venues import Balance
 
 from ..rejections import FundsShort, Invalid, KillSwitchBlocked
+from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
 from .fills import FillFacts, after_fill
@@ -240,7 +241,7 @@ class PerpEngine:
             order.filled_quantity += level.quantity
             order.filled_notional += level.price * level.quantity
             order.fees += fee
-            row = await Fill.create(
+            fill = await Fill.create(
                 order_id=order.id,
                 account_id=req.account_id,
                 symbol=req.symbol,
@@ -251,9 +252,11 @@ class PerpEngine:
                 liquidity=Liquidity.TAKER,
                 using_db=conn,
             )
+            # The cash side of a perp execution (PnL, fee) is journaled with the ledger's postings.
+            await journal.record_fill(conn, order, fill, cash_delta=Decimal(0))
             closed = realized if closed_cost else None
             facts = FillFacts(
-                req.user_id, row.created_at, level.price * level.quantity, fee, closed, closed_cost, row.id
+                req.user_id, fill.created_at, level.price * level.quantity, fee, closed, closed_cost, fill.id
             )
             await after_fill(conn, facts, self.settings.referral_reward_rate)
         if order.filled_quantity:
