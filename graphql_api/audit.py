@@ -65,6 +65,8 @@ class Action(StrEnum):
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
     LEADERBOARD_UPDATE_PROFILE = "leaderboard.update_profile"
+    REFERRAL_CREATE_CODE = "referral.create_code"
+    FUNDS_CLAIM_REWARD = "funds.claim_reward"
     STRATEGY_CREATE = "strategy.create"
     STRATEGY_UPDATE = "strategy.update"
     STRATEGY_DELETE = "strategy.delete"

@@ -441,6 +441,20 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "?"})')),
         "DENIED",
     ),
+    "createReferralCode": (
+        "referral.create_code",
+        lambda w: _do(w.client, _mutation("createReferralCode", f'(code: "W{uuid.uuid4().hex[:10]}")')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("createReferralCode", '(code: "ab")')),
+        "DENIED",
+    ),
+    "claimReward": (
+        "funds.claim_reward",
+        lambda w: _claim_after_a_referred_fill(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("claimReward", "")),  # nothing left to claim
+        "DENIED",
+    ),
     "sendUsdc": (
         "funds.send_usdc",
         lambda w: _send_usdc(w, w.boss),
@@ -670,6 +684,14 @@ async def _send_usdc(w: World, recipient: GraphQLClient) -> dict[str, Any]:
     return await _do(
         w.client, _mutation("sendUsdc", "(input: $i)", "$i: SendUsdcInput!"), {"i": {"to": to, "amount": "1"}}
     )
+
+
+async def _claim_after_a_referred_fill(w: World) -> dict[str, Any]:
+    code = (await w.client.query("{ referralInfo { code } }"))["referralInfo"]["code"]
+    referred = await register(w.api, referral_code=code)
+    async with as_user(w.api.base_url, referred) as client:
+        await placed(client, await paper_account(client), symbol="BTC", quantity="0.001")
+    return await _do(w.client, _mutation("claimReward", ""))
 
 
 async def _rows_of(run: Run, w: World) -> list[tuple[str, str]]:

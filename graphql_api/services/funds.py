@@ -23,12 +23,13 @@ from models.venues import Balance, Environment, VenueAccount
 
 from .. import audit
 from ..audit import Action
-from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_WITHDRAWALS, Postings
+from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_REWARDS, SYSTEM_WITHDRAWALS, Postings
 from ..engine.matching import lock_account
 from ..engine.perps import PERP_VENUE
 from ..ownership import Actor
 from ..periods import day_start, next_start, period_start
 from ..rejections import FundsShort, Invalid, Missing
+from . import referrals
 from .deps import Deps
 from .perps import perp_account, withdrawable
 
@@ -97,6 +98,36 @@ async def source_account(actor: Actor, account_id: str | None, *, create: bool) 
     return await _open_perp_account(actor.user.id)
 
 
+async def _post(
+    conn: Any,
+    actor: Actor,
+    action: Action,
+    account: VenueAccount,
+    cash: Balance,
+    kind: EntryKind,
+    amount: Decimal,
+    counter: str,
+    **detail: Any,
+) -> Moved:
+    """Post one movement of the caller's cash against a system account, save the cash and write the
+    success audit row, in the caller's transaction (under its account lock)."""
+    postings = Postings(conn)
+    await postings.move(cash, actor.user.id, kind, amount, counter, **detail)
+    mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
+    await postings.flush()
+    await cash.save(using_db=conn)
+    await audit.by(
+        actor,
+        action,
+        Outcome.SUCCESS,
+        target_type="VenueAccount",
+        target_id=account.id,
+        detail={"amount": str(abs(amount)), **detail},
+        conn=conn,
+    )
+    return Moved(str(account.id), cash.total, mine)
+
+
 async def deposit(
     deps: Deps, actor: Actor, amount: Decimal, account_id: str | None = None, tx_hash: str | None = None
 ) -> Moved:
@@ -135,21 +166,9 @@ async def deposit(
                     field="amount",
                 )
             cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
-            postings = Postings(conn)
-            await postings.move(cash, actor.user.id, EntryKind.DEPOSIT, amount, SYSTEM_DEPOSITS, paper=True)
-            mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
-            await postings.flush()
-            await cash.save(using_db=conn)
-            await audit.by(
-                actor,
-                Action.FUNDS_DEPOSIT,
-                Outcome.SUCCESS,
-                target_type="VenueAccount",
-                target_id=account.id,
-                detail={"amount": str(amount)},
-                conn=conn,
+            return await _post(
+                conn, actor, Action.FUNDS_DEPOSIT, account, cash, EntryKind.DEPOSIT, amount, SYSTEM_DEPOSITS, paper=True
             )
-    return Moved(str(account.id), cash.total, mine)
 
 
 async def withdraw(
@@ -175,22 +194,11 @@ async def withdraw(
                     available=free,
                     field="amount",
                 )
-            postings = Postings(conn)
             detail = {"destination": to_checksum_address(destination.strip().lower())} if destination else {}
-            await postings.move(cash, actor.user.id, EntryKind.WITHDRAWAL, -amount, SYSTEM_WITHDRAWALS, **detail)
-            mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
-            await postings.flush()
-            await cash.save(using_db=conn)
-            await audit.by(
-                actor,
-                Action.FUNDS_WITHDRAW,
-                Outcome.SUCCESS,
-                target_type="VenueAccount",
-                target_id=account.id,
-                detail={"amount": str(amount), **detail},
-                conn=conn,
+            kind = EntryKind.WITHDRAWAL
+            return await _post(
+                conn, actor, Action.FUNDS_WITHDRAW, account, cash, kind, -amount, SYSTEM_WITHDRAWALS, **detail
             )
-    return Moved(str(account.id), cash.total, mine)
 
 
 async def _recipient(to: str, field: str = "to") -> User:
@@ -218,6 +226,23 @@ async def _recipient(to: str, field: str = "to") -> User:
     if user is None or user.status != UserStatus.ACTIVE:
         raise Missing("no such recipient", field=field)
     return user
+
+
+async def claim_reward(actor: Actor, account_id: str | None = None) -> Moved:
+    """Credit the caller's unclaimed referral rewards to a Hyperliquid paper account of theirs (the first,
+    opened if none) as one REWARD posting. Exactly once: the rewards are taken by a conditional UPDATE in
+    the posting's transaction (``referrals.take_unclaimed``), so racing claims credit them once between them."""
+    async with audit.refusals(actor, Action.FUNDS_CLAIM_REWARD, target_type="VenueAccount", target_id=account_id or ""):
+        account = await source_account(actor, account_id, create=True)
+        async with in_transaction() as conn:
+            await lock_account(conn, str(account.id))
+            claim = uuid.uuid4()
+            amount = await referrals.take_unclaimed(conn, actor.user.id, claim)
+            if amount <= 0:
+                raise Invalid("you have no unclaimed referral rewards", code="NO_REWARDS")
+            cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
+            action, kind = Action.FUNDS_CLAIM_REWARD, EntryKind.REWARD
+            return await _post(conn, actor, action, account, cash, kind, amount, SYSTEM_REWARDS, claim=str(claim))
 
 
 async def send_usdc(deps: Deps, actor: Actor, to: str, amount: Decimal, account_id: str | None = None) -> Moved:
