@@ -45,6 +45,7 @@ from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
+from .httpstreams import HTTPStreams, StreamSupport
 from .loaders import Loaders
 from .metrics import metrics_endpoint
 from .observability import RequestId
@@ -391,9 +392,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
+    streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets))
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
             Route("/health", health),
             Route("/ready", ready),
