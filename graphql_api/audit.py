@@ -64,6 +64,14 @@ class Action(StrEnum):
     FUNDS_DEPOSIT = "funds.deposit"
     FUNDS_WITHDRAW = "funds.withdraw"
     FUNDS_SEND_USDC = "funds.send_usdc"
+    BOT_CREATE = "bot.create"
+    BOT_UPDATE = "bot.update"
+    BOT_DELETE = "bot.delete"
+    BOT_START = "bot.start"
+    BOT_STOP = "bot.stop"
+    BOT_PAUSE = "bot.pause"
+    BOT_RESUME = "bot.resume"
+    BOT_STOP_ENTRIES = "bot.stop_entries"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

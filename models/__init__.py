@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.bots",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

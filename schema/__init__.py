@@ -24,6 +24,7 @@ from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
+    bots,
     compliance,
     funds,
     identity,
@@ -55,6 +56,7 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    bots,
 ]
 
 

@@ -204,6 +204,7 @@ class PerpEngine:
             price=req.price,
             stop_price=None,
             client_order_id=req.client_order_id,
+            bot_id=req.bot_id,
             status=OrderStatus.OPEN,
         )
         await order.save(using_db=conn)
