@@ -72,6 +72,17 @@ class Action(StrEnum):
     BOT_PAUSE = "bot.pause"
     BOT_RESUME = "bot.resume"
     BOT_STOP_ENTRIES = "bot.stop_entries"
+    STRATEGY_CREATE = "strategy.create"
+    STRATEGY_UPDATE = "strategy.update"
+    STRATEGY_DELETE = "strategy.delete"
+    BACKTEST_RUN = "backtest.run"
+    BACKTEST_CANCEL = "backtest.cancel"
+    ORDER_PLACE_ROUTED = "order.place_routed"
+    RECONCILIATION_RUN = "reconciliation.run"
+    RECONCILIATION_UPLOAD_DROP_COPY = "reconciliation.upload_drop_copy"
+    RECONCILIATION_RESOLVE_BREAK = "reconciliation.resolve_break"
+    TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
+    TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

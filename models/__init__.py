@@ -15,6 +15,12 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.strategies",
+    "models.backtests",
+    "models.reconciliation",
+    "models.preferences",
+    "models.apikeys",
+    "models.trading_sessions",
     "models.bots",
 ]
 

@@ -36,6 +36,9 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    reconciliation,
+    strategies,
+    trading_sessions,
     venues,
 )
 
@@ -56,7 +59,10 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    strategies,
     bots,
+    reconciliation,
+    trading_sessions,
 ]
 
 

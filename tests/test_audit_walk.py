@@ -130,6 +130,21 @@ def _code_mutation(field: str) -> str:
     return _mutation(field, "(code: $c)", "$c: String!")
 
 
+DROP_COPY = "ExecID,Symbol,Side,LastQty,LastPx,TransactTime\nWALK-1,BTC,BUY,1,100,2026-01-01T00:00:00Z\n"
+UPLOAD = _mutation("uploadDropCopy", "(input: $i)", "$i: UploadDropCopyInput!")
+RECONCILE = _mutation("runReconciliation", "(venueAccountId: $a)", "$a: ID!")
+RESOLVE_BREAK = _mutation("resolveBreak", '(id: $id, note: "walked")', "$id: ID!")
+
+
+async def _resolve_break(w: World) -> dict[str, Any]:
+    """A drop copy with an execution the books never made: the run has a break to resolve."""
+    document = """mutation($a: ID!) { runReconciliation(venueAccountId: $a, source: DROP_COPY) {
+      ... on ReconciliationRan { breaks { id } } } }"""
+    await _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}})
+    found = await w.client.query(document, {"a": w.account})
+    return await _do(w.client, RESOLVE_BREAK, {"id": found["runReconciliation"]["breaks"][0]["id"]})
+
+
 # field -> (audited action, success run, expected success outcome, refusal run or None, refusal outcome).
 # Order matters where a later case builds on an earlier one (2FA, kill switch, the wallet user).
 CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
@@ -426,7 +441,80 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _send_usdc(w, w.client),
         "DENIED",
     ),
+    "createStrategy": (
+        "strategy.create",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": STRATEGY_INPUT}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": {**STRATEGY_INPUT, "name": ""}}),
+        "DENIED",
+    ),
+    "updateStrategy": (
+        "strategy.update",
+        lambda w: _strategy_then(w, UPDATE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_STRATEGY, {"id": to_global_id("Strategy", NOBODY), "i": STRATEGY_INPUT}),
+        "DENIED",
+    ),
+    "deleteStrategy": (
+        "strategy.delete",
+        lambda w: _strategy_then(w, DELETE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_STRATEGY, {"id": to_global_id("Strategy", NOBODY)}),
+        "DENIED",
+    ),
+    "uploadDropCopy": (
+        "reconciliation.upload_drop_copy",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}}),
+        "SUCCESS",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": "ExecID\n1"}}),
+        "DENIED",
+    ),
+    "runReconciliation": (
+        "reconciliation.run",
+        lambda w: _do(w.client, RECONCILE, {"a": w.account}),
+        "SUCCESS",
+        lambda w: _do(w.client, RECONCILE, {"a": to_global_id("VenueAccount", NOBODY)}),
+        "DENIED",
+    ),
+    "resolveBreak": (
+        "reconciliation.resolve_break",
+        _resolve_break,
+        "SUCCESS",
+        lambda w: _do(w.client, RESOLVE_BREAK, {"id": to_global_id("ReconciliationBreak", NOBODY)}),
+        "DENIED",
+    ),
+    "createQuickTradingSession": (
+        "trading_session.create_quick",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "10", "profitTarget": "5", "assetIndex": 0}}),
+        "SUCCESS",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "1", "profitTarget": "5", "assetIndex": 0}}),
+        "DENIED",
+    ),
+    "createAdvancedTradingSession": (
+        "trading_session.create_advanced",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="10")}),
+        "SUCCESS",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="1")}),
+        "DENIED",
+    ),
 }
+
+CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
+UPDATE_STRATEGY = _mutation("updateStrategy", "(id: $id, input: $i)", "$id: ID!, $i: StrategyInput!")
+DELETE_STRATEGY = _mutation("deleteStrategy", "(id: $id)", "$id: ID!")
+STRATEGY_INPUT = {"name": "walked", "type": "GRID"}
+
+
+async def _strategy_then(w: World, document: str) -> dict[str, Any]:
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    variables: dict[str, Any] = {"id": body["createStrategy"]["strategy"]["id"]}
+    if "$i" in document:
+        variables["i"] = STRATEGY_INPUT
+    return await _do(w.client, document, variables)
+
 
 CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
 UPDATE_RULE = _mutation("updateComplianceRule", "(id: $id, input: $i)", "$id: ID!, $i: ComplianceRuleInput!")
@@ -434,6 +522,12 @@ DELETE_RULE = _mutation("deleteComplianceRule", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE = _mutation("acknowledgeViolation", "(id: $id)", "$id: ID!")
 RESOLVE = _mutation("resolveViolation", "(id: $id, note: $n)", "$id: ID!, $n: String!")
 ARM = _mutation("armDeadMansSwitch", "(timeoutSeconds: $t)", "$t: Int!")
+QUICK_SESSION = _mutation("createQuickTradingSession", "(input: $i)", "$i: CreateQuickTradingSessionInput!")
+ADVANCED_SESSION = _mutation("createAdvancedTradingSession", "(input: $i)", "$i: CreateAdvancedTradingSessionInput!")
+
+
+def _advanced(amount: str) -> dict[str, Any]:
+    return {"amount": amount, "executionStrategy": "CONSERVATIVE", "strategyDuration": "D1", "assetIndex": 1}
 
 
 def _inactive_rule(w: World) -> dict[str, Any]:

@@ -44,7 +44,10 @@ from ..events.positions import PositionChanged
 from ..pubsub import Bus
 from ..rejections import FundsShort
 from ..settings import Settings
-from . import compliance  # noqa: F401  (its stage joins the pre-trade pipeline on import)
+from . import (
+    compliance,  # noqa: F401  (its stage joins the pre-trade pipeline on import)
+    journal,
+)
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
 from .types import Changes, OrderRequest
@@ -333,7 +336,7 @@ class PaperEngine:
         order.fees += fee
         if cash.total < 0 or cash.reserved < 0 or position.quantity < 0:
             raise RuntimeError(f"accounting invariant broken on order {order.id}")  # a bug: roll everything back
-        await Fill.create(
+        fill = await Fill.create(
             order_id=order.id,
             account_id=order.account_id,
             symbol=order.symbol,
@@ -343,6 +346,9 @@ class PaperEngine:
             fee=fee,
             liquidity=liquidity,
             using_db=conn,
+        )
+        await journal.record_fill(
+            conn, order, fill, cash_delta=journal.spot_cash_effect(order.side, price, quantity, fee)
         )
 
     def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:

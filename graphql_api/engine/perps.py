@@ -35,6 +35,7 @@ from models.perps import FundingPayment, FundingRound, Liquidation, MarginMode, 
 from models.venues import Balance
 
 from ..rejections import FundsShort, Invalid, KillSwitchBlocked
+from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
 from .ledger import SYSTEM_FEES, SYSTEM_FUNDING, SYSTEM_INSURANCE, SYSTEM_TRADING, Postings
@@ -232,7 +233,7 @@ class PerpEngine:
             order.filled_quantity += level.quantity
             order.filled_notional += level.price * level.quantity
             order.fees += fee
-            await Fill.create(
+            fill = await Fill.create(
                 order_id=order.id,
                 account_id=req.account_id,
                 symbol=req.symbol,
@@ -243,6 +244,8 @@ class PerpEngine:
                 liquidity=Liquidity.TAKER,
                 using_db=conn,
             )
+            # The cash side of a perp execution (PnL, fee) is journaled with the ledger's postings.
+            await journal.record_fill(conn, order, fill, cash_delta=Decimal(0))
         if order.filled_quantity:
             order.average_price = mg.q12(order.filled_notional / order.filled_quantity)
         if order.filled_quantity == order.quantity:

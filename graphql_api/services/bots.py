@@ -36,6 +36,7 @@ from ..events import publish
 from ..events.bots import BotLogged, BotStatusChanged
 from ..ownership import Actor, require_owned
 from ..rejections import Invalid, KillSwitchBlocked
+from . import strategies as strategy_actions
 from .deps import Deps
 from .orders import trading_account
 
@@ -492,3 +493,11 @@ async def performance(bot: Bot, period: str) -> Performance:
         error_rate=_percent_of(refused, refused + len(accepted)),
         order_latency_ms=sum(accepted, Decimal(0)) / len(accepted) if accepted else None,
     )
+
+
+async def _bots_using(strategy_id: str, conn: BaseDBAsyncClient) -> int:
+    """How many bots run ``strategy_id``: while any does, the strategy cannot be deleted."""
+    return await Bot.filter(strategy_id=strategy_id).using_db(conn).count()
+
+
+strategy_actions.IN_USE.append(_bots_using)

@@ -83,7 +83,9 @@ async def _default_account(user_id: object) -> VenueAccount | None:
     )
 
 
-async def _source(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+async def source_account(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+    """The named perp account of the caller, or their first Hyperliquid paper account (``create``: opened
+    when they have none)."""
     if account_id is not None:
         return await perp_account(actor, account_id)
     account = await _default_account(actor.user.id)
@@ -115,7 +117,7 @@ async def deposit(
                     field="txHash",
                 )
             raise Invalid("live deposits credit live accounts, which this deployment does not hold", field="txHash")
-        account = await _source(actor, account_id, create=True)
+        account = await source_account(actor, account_id, create=True)
         limit = deps.settings.paper_deposit_daily_limit
         async with in_transaction() as conn:
             # The user row serialises one user's deposits, so the daily sum is checked against every other.
@@ -162,7 +164,7 @@ async def withdraw(
         amount = _amount(amount)
         if destination is not None and not is_hex_address(destination.strip().lower()):
             raise Invalid("destination must be an EVM address", field="destination")
-        account = await _source(actor, account_id, create=False)
+        account = await source_account(actor, account_id, create=False)
         async with in_transaction() as conn:
             await lock_account(conn, str(account.id))
             cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
@@ -230,7 +232,7 @@ async def send_usdc(deps: Deps, actor: Actor, to: str, amount: Decimal, account_
         recipient = await _recipient(to)
         if recipient.id == actor.user.id:
             raise Invalid("you cannot send USDC to yourself", code="SELF_TRANSFER", field="to")
-        source = await _source(actor, account_id, create=False)
+        source = await source_account(actor, account_id, create=False)
         target = await _default_account(recipient.id)
         if target is None:
             async with in_transaction() as conn:
