@@ -117,7 +117,10 @@ def _configuration(spec: actions.BotSpec, data: BotConfigurationInput) -> None:
     spec.allowed_pairs = data.allowed_pairs
     spec.rebalance_frequency = data.rebalance_frequency
     spec.interval = data.interval
-    for name, attr, value in (("stopLoss", "stop_loss", data.stop_loss), ("takeProfit", "take_profit", data.take_profit)):
+    for name, attr, value in (
+        ("stopLoss", "stop_loss", data.stop_loss),
+        ("takeProfit", "take_profit", data.take_profit),
+    ):
         if value is None:
             spec.clear.add(name)
         elif value is not strawberry.UNSET:
@@ -185,7 +188,7 @@ async def bots(
     page = await paginate(query, first=first, after=after, cap=info.context.settings.max_page_size, convert=lambda r: r)
     views = await _views([row for _, row in page.items])
     page.items = [(cursor, view) for (cursor, _), view in zip(page.items, views, strict=True)]
-    return Connection.of(page)  # type: ignore[arg-type]
+    return Connection.of(page)
 
 
 async def bot(info: Info, id: GlobalID) -> Bot | None:
@@ -230,7 +233,7 @@ async def bot_performance(
     ),
 ) -> BotPerformance:
     row = await _visible(info, bot_id, "botId")
-    done = await actions.performance(row, period.value)
+    done = await actions.performance(row, period.name)
     return BotPerformance(bot_id=bot_id, period=period, **vars(done))
 
 

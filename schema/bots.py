@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -15,7 +16,9 @@ from .killswitch import KillSwitchActive
 from .venues import Environment
 
 if TYPE_CHECKING:
-    from models.bots import BotStatus, LogLevel as BotLogLevel, RiskLevel as BotRiskLevel
+    from models.bots import BotStatus
+    from models.bots import LogLevel as BotLogLevel
+    from models.bots import RiskLevel as BotRiskLevel
 else:
     BotStatus = enum_from(
         b.BotStatus,
@@ -47,11 +50,11 @@ else:
 
 
 @strawberry.enum(description="The window a bot's performance covers, ending now.")
-class BotPerformancePeriod:
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-    ALL = "ALL"
+class BotPerformancePeriod(Enum):
+    DAY = strawberry.enum_value("DAY", description="The last 24 hours.")
+    WEEK = strawberry.enum_value("WEEK", description="The last 7 days.")
+    MONTH = strawberry.enum_value("MONTH", description="The last 30 days.")
+    ALL = strawberry.enum_value("ALL", description="Since the bot was created.")
 
 
 @strawberry.type(description="When a bot may open positions, in its owner's time zone.")

@@ -140,17 +140,36 @@ def test_trading_hours_are_read_in_the_owners_time_zone() -> None:
     [
         ({"name": " "}, "input.name"),
         ({"allocatedCapital": "0"}, "input.allocatedCapital"),
-        ({"configuration": {"maxPositionSize": "-1", "riskPerTrade": "1", "allowedPairs": ["BTC"]}}, "input.maxPositionSize"),
-        ({"configuration": {"maxPositionSize": "50000", "riskPerTrade": "1", "allowedPairs": ["BTC"]}}, "input.maxPositionSize"),
-        ({"configuration": {"maxPositionSize": "5", "riskPerTrade": "100", "allowedPairs": ["BTC"]}}, "input.riskPerTrade"),
-        ({"configuration": {"maxPositionSize": "5", "riskPerTrade": "1", "allowedPairs": ["NOPE"]}}, "input.allowedPairs"),
+        (
+            {"configuration": {"maxPositionSize": "-1", "riskPerTrade": "1", "allowedPairs": ["BTC"]}},
+            "input.maxPositionSize",
+        ),
+        (
+            {"configuration": {"maxPositionSize": "50000", "riskPerTrade": "1", "allowedPairs": ["BTC"]}},
+            "input.maxPositionSize",
+        ),
+        (
+            {"configuration": {"maxPositionSize": "5", "riskPerTrade": "100", "allowedPairs": ["BTC"]}},
+            "input.riskPerTrade",
+        ),
+        (
+            {"configuration": {"maxPositionSize": "5", "riskPerTrade": "1", "allowedPairs": ["NOPE"]}},
+            "input.allowedPairs",
+        ),
         ({"configuration": {"maxPositionSize": "5", "riskPerTrade": "1", "allowedPairs": []}}, "input.allowedPairs"),
         (
             {"configuration": {"maxPositionSize": "5", "riskPerTrade": "1", "allowedPairs": ["BTC"], "stopLoss": "0"}},
             "input.stopLoss",
         ),
         (
-            {"configuration": {"maxPositionSize": "5", "riskPerTrade": "1", "allowedPairs": ["BTC"], "trailingStop": True}},
+            {
+                "configuration": {
+                    "maxPositionSize": "5",
+                    "riskPerTrade": "1",
+                    "allowedPairs": ["BTC"],
+                    "trailingStop": True,
+                }
+            },
             "input.trailingStop",
         ),
         (
@@ -271,7 +290,9 @@ async def test_lifecycle_transitions_and_refusals(me: GraphQLClient) -> None:
     assert restarted["bot"]["entriesStopped"] is False
     await _step(me, "stopBot", bot_id)
 
-    messages = [line["message"] for line in reversed(await _logs(me, bot_id)) if not line["message"].startswith("running on")]
+    messages = [
+        line["message"] for line in reversed(await _logs(me, bot_id)) if not line["message"].startswith("running on")
+    ]
     assert messages == [
         "created",
         "started",
@@ -299,7 +320,9 @@ async def test_stopping_a_bot_cancels_its_working_orders_but_not_the_accounts_ot
     account = await paper_account(me)
     bot = await _bot(me, made["strategy"]["id"], account, interval="tick")
     mark, tick, _ = await market(me, "BTC")
-    mine = await placed(me, account, type="LIMIT", price=str((mark / 2 / tick).to_integral_value() * tick), quantity="0.001")
+    mine = await placed(
+        me, account, type="LIMIT", price=str((mark / 2 / tick).to_integral_value() * tick), quantity="0.001"
+    )
     await _step(me, "startBot", bot["id"])
 
     async def resting() -> bool:
@@ -310,7 +333,9 @@ async def test_stopping_a_bot_cancels_its_working_orders_but_not_the_accounts_ot
     assert stopped["bot"]["status"] == "STOPPED"
     statuses = {o["status"] for o in await _bot_orders(me, account, bot["id"])}
     assert statuses <= {"CANCELED", "FILLED"} and "CANCELED" in statuses
-    (manual,) = [o for o in (await me.query(BOT_ORDERS, {"a": account}))["orders"]["edges"] if o["node"]["id"] == mine["id"]]
+    (manual,) = [
+        o for o in (await me.query(BOT_ORDERS, {"a": account}))["orders"]["edges"] if o["node"]["id"] == mine["id"]
+    ]
     assert manual["node"]["status"] == "OPEN"
 
 
@@ -351,7 +376,9 @@ async def test_a_running_bot_trades_its_strategy_through_the_order_path_within_i
     await _step(me, "stopBot", bot["id"])
 
     orders = await _bot_orders(me, account, bot["id"])
-    placed_lines = {line["detail"]["orderId"]: line for line in await _logs(me, bot["id"], "INFO") if line["detail"].get("orderId")}
+    placed_lines = {
+        line["detail"]["orderId"]: line for line in await _logs(me, bot["id"], "INFO") if line["detail"].get("orderId")
+    }
     first_buy = min((o for o in orders if o["side"] == "BUY"), key=lambda o: placed_lines[pk(o["id"])]["createdAt"])
     line = placed_lines[pk(first_buy["id"])]
     mark = Decimal(line["detail"]["mark"])
@@ -359,7 +386,7 @@ async def test_a_running_bot_trades_its_strategy_through_the_order_path_within_i
     # 5,000 position cap are both larger), in whole lots at the mark the bot decided at.
     assert Decimal(first_buy["quantity"]) == _lots(Decimal(1000) / mark, lot)
     assert first_buy["type"] == "MARKET" and first_buy["botId"] == bot["id"]
-    assert line["message"].startswith(f"BUY {first_buy['quantity']} BTC")
+    assert line["message"] == f"BUY {Decimal(first_buy['quantity']).normalize():f} BTC: entry"
 
     fills = [
         (o["side"], Decimal(f["price"]), Decimal(f["quantity"]), Decimal(f["fee"]))

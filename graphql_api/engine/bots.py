@@ -46,15 +46,15 @@ from models.venues import Balance, VenueAccount
 from ..auth import utcnow
 from ..events import channel_for, decode
 from ..events.market import PriceTicked
-from .candles import INTERVALS, Bar, advance
-from .strategies import Fill as StrategyFill
-from .strategies import Holding, Intent, StrategyRunner, build, parameters_of
-from .strategies import Instrument as StrategyInstrument
 from ..ownership import Actor
 from ..rejections import Rejection
 from ..services.bots import announce, cancel_working, publish_log
 from ..services.bots import log as bot_log
 from ..services.orders import OrderSpec, place_order
+from .candles import INTERVALS, Bar, advance
+from .strategies import Fill as StrategyFill
+from .strategies import Holding, Intent, StrategyRunner, build, parameters_of
+from .strategies import Instrument as StrategyInstrument
 
 if TYPE_CHECKING:
     from ..services.deps import Deps
@@ -166,12 +166,12 @@ class BotRunner:
         now = utcnow()
         until = now + self._ttl
         await Bot.filter(runner=self.name, status=BotStatus.RUNNING).update(lease_until=until)
-        mine = set(await Bot.filter(runner=self.name, status=BotStatus.RUNNING).values_list("id", flat=True))
-        for bot_id in [b for b in self._held if b not in {str(m) for m in mine}]:
-            del self._held[bot_id]
-        for bot_id in mine:
-            if str(bot_id) not in self._held:
-                await self._hold(str(bot_id))
+        rows = await Bot.filter(runner=self.name, status=BotStatus.RUNNING).values_list("id", flat=True)
+        mine = {str(row) for row in rows}
+        for gone in [held for held in self._held if held not in mine]:
+            del self._held[gone]
+        for bot_id in mine - set(self._held):
+            await self._hold(bot_id)
         running = await Bot.filter(status=BotStatus.RUNNING).count()
         others = await (
             Bot.filter(status=BotStatus.RUNNING, lease_until__gte=now, runner__not_isnull=True)
@@ -195,7 +195,6 @@ class BotRunner:
             if claimed:
                 previous = candidate.runner
                 await self._hold(str(candidate.id), taken_from=previous)
-
 
     async def _hold(self, bot_id: str, taken_from: str | None = None) -> None:
         bot = await Bot.get(id=bot_id)
@@ -301,8 +300,10 @@ class BotRunner:
             wanted = intent.quantity if intent.quantity is not None else holding.quantity * (intent.fraction or 1)
             return driver.instrument.lots(min(wanted, holding.quantity))
         fee = self._deps.settings.taker_fee
-        wanted = intent.quantity if intent.quantity is not None else holding.cash * (intent.fraction or 1) / (
-            price * (1 + fee)
+        wanted = (
+            intent.quantity
+            if intent.quantity is not None
+            else holding.cash * (intent.fraction or 1) / (price * (1 + fee))
         )
         per_trade = bot.allocated_capital * bot.risk_per_trade / Decimal(100) / price
         room = max(Decimal(0), bot.max_position_size / price - holding.quantity)
@@ -323,6 +324,7 @@ class BotRunner:
         mark: Decimal,
     ) -> None:
         bot = held.bot
+        amount = f"{quantity.normalize():f}"
         spec = OrderSpec(
             account_id=str(bot.account_id),
             symbol=symbol,
@@ -339,7 +341,7 @@ class BotRunner:
             line = await bot_log(
                 bot.id,
                 LogLevel.WARNING,
-                f"{side.value} {quantity} {symbol} refused: {refused.message}",
+                f"{side.value} {amount} {symbol} refused: {refused.message}",
                 code=refused.code,
                 refused=True,
                 mark=str(mark),
@@ -349,7 +351,7 @@ class BotRunner:
             line = await bot_log(
                 bot.id,
                 LogLevel.INFO,
-                f"{side.value} {quantity} {symbol}: {reason}",
+                f"{side.value} {amount} {symbol}: {reason}",
                 orderId=str(placed.order.id),
                 status=placed.order.status.value,
                 mark=str(mark),

@@ -30,7 +30,9 @@ from .. import audit
 from ..audit import Action
 from ..auth import utcnow
 from ..engine.candles import INTERVALS
+from ..engine.checks import PRE_TRADE_CHECKS, PreTrade
 from ..engine.matching import lock_account
+from ..engine.perps import PERP_VENUE
 from ..engine.types import Changes
 from ..events import publish
 from ..events.bots import BotLogged, BotStatusChanged
@@ -129,6 +131,8 @@ async def _apply(actor: Actor, bot: Bot, spec: BotSpec, creating: bool) -> None:
         account = await trading_account(actor, spec.account_id, field="input.venueAccountId")
         if account.environment != Environment.PAPER:
             raise Invalid("a PAPER bot needs a PAPER venue account", field="input.venueAccountId")
+        if account.venue_id == PERP_VENUE:
+            raise Invalid("bots trade spot paper accounts, not perps", field="input.venueAccountId")
         bot.account_id = account.id
         venue = await Venue.get(id=account.venue_id)
         symbols = set(venue.symbols)
@@ -257,38 +261,63 @@ async def create_bot(deps: Deps, actor: Actor, spec: BotSpec) -> Bot:
 
 
 async def update_bot(deps: Deps, actor: Actor, bot_id: str, spec: BotSpec) -> Bot:
-    async with audit.refusals(actor, Action.BOT_UPDATE, target_type="Bot", target_id=bot_id):
-        async with in_transaction() as conn:
-            bot = await _lock_own(conn, actor, bot_id)
-            moving = spec.strategy_id is not None or spec.account_id is not None
-            if moving and bot.status != BotStatus.STOPPED:
-                field_name = "input.strategyId" if spec.strategy_id is not None else "input.venueAccountId"
-                raise Invalid("stop the bot before changing its strategy or account", code="BOT_NOT_STOPPED", field=field_name)
-            await _apply(actor, bot, spec, creating=False)
-            await bot.save(using_db=conn)
-            line = await log(bot.id, LogLevel.INFO, "configuration updated", conn)
-            await audit.by(actor, Action.BOT_UPDATE, Outcome.SUCCESS, target_type="Bot", target_id=bot.id, conn=conn)
+    async with (
+        audit.refusals(actor, Action.BOT_UPDATE, target_type="Bot", target_id=bot_id),
+        in_transaction() as conn,
+    ):
+        bot = await _lock_own(conn, actor, bot_id)
+        moving = spec.strategy_id is not None or spec.account_id is not None
+        if moving and bot.status != BotStatus.STOPPED:
+            field_name = "input.strategyId" if spec.strategy_id is not None else "input.venueAccountId"
+            raise Invalid(
+                "stop the bot before changing its strategy or account", code="BOT_NOT_STOPPED", field=field_name
+            )
+        await _apply(actor, bot, spec, creating=False)
+        await bot.save(using_db=conn)
+        line = await log(bot.id, LogLevel.INFO, "configuration updated", conn)
+        await audit.by(actor, Action.BOT_UPDATE, Outcome.SUCCESS, target_type="Bot", target_id=bot.id, conn=conn)
     await announce(deps, bot, line)
     return bot
 
 
 async def delete_bot(deps: Deps, actor: Actor, bot_id: str) -> str:
-    async with audit.refusals(actor, Action.BOT_DELETE, target_type="Bot", target_id=bot_id):
-        async with in_transaction() as conn:
-            bot = await _lock_own(conn, actor, bot_id)
-            if bot.status not in (BotStatus.STOPPED, BotStatus.ERROR):
-                raise Invalid(
-                    f"the bot is {bot.status.value.lower()}: stop it before deleting it", code="BOT_NOT_STOPPED", field="id"
-                )
-            await BotLog.filter(bot_id=bot.id).using_db(conn).delete()
-            await bot.delete(using_db=conn)
-            await audit.by(actor, Action.BOT_DELETE, Outcome.SUCCESS, target_type="Bot", target_id=bot_id, conn=conn)
+    async with (
+        audit.refusals(actor, Action.BOT_DELETE, target_type="Bot", target_id=bot_id),
+        in_transaction() as conn,
+    ):
+        bot = await _lock_own(conn, actor, bot_id)
+        if bot.status not in (BotStatus.STOPPED, BotStatus.ERROR):
+            raise Invalid(
+                f"the bot is {bot.status.value.lower()}: stop it before deleting it",
+                code="BOT_NOT_STOPPED",
+                field="id",
+            )
+        await BotLog.filter(bot_id=bot.id).using_db(conn).delete()
+        await bot.delete(using_db=conn)
+        await audit.by(actor, Action.BOT_DELETE, Outcome.SUCCESS, target_type="Bot", target_id=bot_id, conn=conn)
     return bot_id
 
 
 async def _lock_own(conn: BaseDBAsyncClient, actor: Actor, bot_id: str) -> Bot:
-    await require_owned(Bot, bot_id, actor, field="id", what="bot")
+    """The caller's bot, locked after its account: the order every writer of both takes them in (a bot's
+    placement holds the account lock, then reads the bot in ``bot_is_running``), so they never deadlock."""
+    row = await require_owned(Bot, bot_id, actor, field="id", what="bot")
+    await lock_account(conn, str(row.account_id))
     return await Bot.filter(id=bot_id).using_db(conn).select_for_update().get()
+
+
+async def bot_is_running(trade: PreTrade) -> None:
+    """A bot's order is refused unless the bot is RUNNING, read under a row lock after the account lock.
+
+    This makes stopping exact: a placement that got here first holds the bot row until it commits, so the
+    stop (which locks it for update) waits and then cancels that order too; a placement that comes after the
+    stop committed reads STOPPED and is refused."""
+    if trade.req.bot_id is None:
+        return
+    # A row lock (the bot's own runner is its only placer, so it never contends but with a stop).
+    bot = await Bot.filter(id=trade.req.bot_id).using_db(trade.conn).select_for_update().first()
+    if bot is None or bot.status != BotStatus.RUNNING:
+        raise Invalid("the bot is not running", code="BOT_NOT_RUNNING", field="botId")
 
 
 async def kill_switch_blocks(user_id: object, conn: BaseDBAsyncClient | None = None) -> KillScope | None:
@@ -306,48 +335,47 @@ async def transition(deps: Deps, actor: Actor, bot_id: str, action: Action) -> B
     the bot managing its open positions to their exits but opens nothing new."""
     sources, target = _LIFECYCLE[action]
     changes = Changes()
-    async with audit.refusals(actor, action, target_type="Bot", target_id=bot_id):
-        async with in_transaction() as conn:
-            bot = await _lock_own(conn, actor, bot_id)
-            if bot.status not in sources:
-                allowed = " or ".join(s.value for s in sources)
-                raise Invalid(
-                    f"the bot is {bot.status.value}; this needs it {allowed}", code="BOT_INVALID_TRANSITION", field="id"
-                )
-            if target == BotStatus.RUNNING:
-                scope = await kill_switch_blocks(bot.user_id, conn)
-                if scope is not None:
-                    raise KillSwitchBlocked(f"the {scope.value.lower()} kill switch is active", scope=scope.value)
-            now = utcnow()
-            if action == Action.BOT_STOP_ENTRIES:
-                bot.entries_stopped = True
-                message = "entries stopped: managing open positions to their exits"
-            else:
-                assert target is not None
-                if action == Action.BOT_START:
-                    bot.started_at, bot.entries_stopped, bot.state = now, False, {}
-                bot.status, bot.status_reason = target, None
-                message = {
-                    Action.BOT_START: "started",
-                    Action.BOT_STOP: "stopped",
-                    Action.BOT_PAUSE: "paused",
-                    Action.BOT_RESUME: "resumed",
-                }[action]
-            if target in (BotStatus.STOPPED, BotStatus.PAUSED):
-                bot.runner, bot.lease_until = None, None
-            cancelled = await _cancel_working(deps, conn, bot, changes) if target == BotStatus.STOPPED else 0
-            bot.last_activity_at = now
-            await bot.save(using_db=conn)
-            line = await log(bot.id, LogLevel.INFO, message, conn, cancelledOrders=cancelled)
-            await audit.by(
-                actor,
-                action,
-                Outcome.SUCCESS,
-                target_type="Bot",
-                target_id=bot.id,
-                detail={"status": bot.status.value, "cancelledOrders": cancelled},
-                conn=conn,
+    async with audit.refusals(actor, action, target_type="Bot", target_id=bot_id), in_transaction() as conn:
+        bot = await _lock_own(conn, actor, bot_id)
+        if bot.status not in sources:
+            allowed = " or ".join(s.value for s in sources)
+            raise Invalid(
+                f"the bot is {bot.status.value}; this needs it {allowed}", code="BOT_INVALID_TRANSITION", field="id"
             )
+        if target == BotStatus.RUNNING:
+            scope = await kill_switch_blocks(bot.user_id, conn)
+            if scope is not None:
+                raise KillSwitchBlocked(f"the {scope.value.lower()} kill switch is active", scope=scope.value)
+        now = utcnow()
+        if action == Action.BOT_STOP_ENTRIES:
+            bot.entries_stopped = True
+            message = "entries stopped: managing open positions to their exits"
+        else:
+            assert target is not None
+            if action == Action.BOT_START:
+                bot.started_at, bot.entries_stopped, bot.state = now, False, {}
+            bot.status, bot.status_reason = target, None
+            message = {
+                Action.BOT_START: "started",
+                Action.BOT_STOP: "stopped",
+                Action.BOT_PAUSE: "paused",
+                Action.BOT_RESUME: "resumed",
+            }[action]
+        if target in (BotStatus.STOPPED, BotStatus.PAUSED):
+            bot.runner, bot.lease_until = None, None
+        cancelled = await _cancel_working(deps, conn, bot, changes) if target == BotStatus.STOPPED else 0
+        bot.last_activity_at = now
+        await bot.save(using_db=conn)
+        line = await log(bot.id, LogLevel.INFO, message, conn, cancelledOrders=cancelled)
+        await audit.by(
+            actor,
+            action,
+            Outcome.SUCCESS,
+            target_type="Bot",
+            target_id=bot.id,
+            detail={"status": bot.status.value, "cancelledOrders": cancelled},
+            conn=conn,
+        )
     await deps.engine.publish(changes)
     await announce(deps, bot, line)
     return bot
@@ -424,8 +452,10 @@ async def performance(bot: Bot, period: str) -> Performance:
     now = utcnow()
     span = PERIODS[period]
     since = now - span if span is not None else None
-    fills = await Fill.filter(order__bot_id=bot.id).order_by("created_at", "id").values(
-        "order_id", "symbol", "side", "price", "quantity", "fee", "created_at"
+    fills = (
+        await Fill.filter(order__bot_id=bot.id)
+        .order_by("created_at", "id")
+        .values("order_id", "symbol", "side", "price", "quantity", "fee", "created_at")
     )
     held: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (quantity, average cost)
     realized_window = realized_all = Decimal(0)
@@ -471,9 +501,9 @@ async def performance(bot: Bot, period: str) -> Performance:
             accepted.append(Decimal(detail["latencyMs"]))
         elif level == LogLevel.WARNING and detail.get("refused"):
             refused += 1
-    positions = await Position.filter(account_id=bot.account_id, symbol__in=list(bot.allowed_pairs)).exclude(
-        quantity=0
-    ).count()
+    positions = (
+        await Position.filter(account_id=bot.account_id, symbol__in=list(bot.allowed_pairs)).exclude(quantity=0).count()
+    )
     profit_loss = realized_window + unrealized
     return Performance(
         realized_pnl=realized_window,
@@ -501,3 +531,4 @@ async def _bots_using(strategy_id: str, conn: BaseDBAsyncClient) -> int:
 
 
 strategy_actions.IN_USE.append(_bots_using)
+PRE_TRADE_CHECKS.append(bot_is_running)
