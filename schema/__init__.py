@@ -35,6 +35,7 @@ from resolvers import (
     perps,
     portfolio,
     positions,
+    preferences,
     reconciliation,
     trading_sessions,
     venues,
@@ -59,6 +60,7 @@ DOMAINS: list[ModuleType] = [
     funds,
     reconciliation,
     trading_sessions,
+    preferences,
 ]
 
 

@@ -38,6 +38,7 @@ from ..rejections import FundsShort, Invalid, KillSwitchBlocked
 from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
+from .checks import order_notional_limit
 from .ledger import SYSTEM_FEES, SYSTEM_FUNDING, SYSTEM_INSURANCE, SYSTEM_TRADING, Postings
 from .ticks import Marks
 from .types import Changes, OrderRequest
@@ -193,6 +194,7 @@ class PerpEngine:
                 code="REDUCE_ONLY",
                 field="reduceOnly",
             )
+        await order_notional_limit(conn, req, last.price)
 
         order = Order(
             account_id=req.account_id,
