@@ -435,11 +435,39 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "99999999"})')),
         "DENIED",
     ),
+    "updateLeaderboardProfile": (
+        "leaderboard.update_profile",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "Walker 1"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "?"})')),
+        "DENIED",
+    ),
     "sendUsdc": (
         "funds.send_usdc",
         lambda w: _send_usdc(w, w.boss),
         "SUCCESS",
         lambda w: _send_usdc(w, w.client),
+        "DENIED",
+    ),
+    "createStrategy": (
+        "strategy.create",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": STRATEGY_INPUT}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": {**STRATEGY_INPUT, "name": ""}}),
+        "DENIED",
+    ),
+    "updateStrategy": (
+        "strategy.update",
+        lambda w: _strategy_then(w, UPDATE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_STRATEGY, {"id": to_global_id("Strategy", NOBODY), "i": STRATEGY_INPUT}),
+        "DENIED",
+    ),
+    "deleteStrategy": (
+        "strategy.delete",
+        lambda w: _strategy_then(w, DELETE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_STRATEGY, {"id": to_global_id("Strategy", NOBODY)}),
         "DENIED",
     ),
     "uploadDropCopy": (
@@ -499,6 +527,23 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         "DENIED",
     ),
 }
+
+CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
+UPDATE_STRATEGY = _mutation("updateStrategy", "(id: $id, input: $i)", "$id: ID!, $i: StrategyInput!")
+DELETE_STRATEGY = _mutation("deleteStrategy", "(id: $id)", "$id: ID!")
+STRATEGY_INPUT = {"name": "walked", "type": "GRID"}
+
+
+async def _strategy_then(w: World, document: str) -> dict[str, Any]:
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    variables: dict[str, Any] = {"id": body["createStrategy"]["strategy"]["id"]}
+    if "$i" in document:
+        variables["i"] = STRATEGY_INPUT
+    return await _do(w.client, document, variables)
+
 
 CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
 UPDATE_RULE = _mutation("updateComplianceRule", "(id: $id, input: $i)", "$id: ID!, $i: ComplianceRuleInput!")
