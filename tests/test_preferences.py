@@ -112,10 +112,16 @@ async def test_max_order_notional_admits_exactly_the_orders_within_it_under_a_st
         assert kinds.count(("InvalidInput", "MAX_ORDER_NOTIONAL")) == 10
         refused = next(r for r in results if r["__typename"] == "InvalidInput")
         assert refused["field"] == "quantity" and "500.01" in refused["message"]
-        # A market order is valued at the mark: a limit just under the mark × quantity refuses it.
-        mark, _, _ = await market(client, "ETH")
-        await update_trading(client, maxOrderNotional=str(mark * Decimal("0.1") - Decimal("0.01")))
+        # A market order is valued at the mark (which moves between ticks: half of it is surely below).
+        mark, tick, _ = await market(client, "ETH")
+        await update_trading(client, maxOrderNotional=str(mark * Decimal("0.05")))
         assert (await place(client, account, symbol="ETH", quantity="0.1"))["code"] == "MAX_ORDER_NOTIONAL"
+        # A stop is valued at its stop price, exactly: 0.1 × stop is admitted, one lot more is not.
+        stop = ((mark * 2) / tick).to_integral_value() * tick
+        await update_trading(client, maxOrderNotional=str(stop * Decimal("0.1")))
+        stop_order = {"symbol": "ETH", "type": "STOP", "stopPrice": str(stop)}
+        assert (await place(client, account, quantity="0.1", **stop_order))["__typename"] == "OrderPlaced"
+        assert (await place(client, account, quantity="0.1001", **stop_order))["code"] == "MAX_ORDER_NOTIONAL"
         await update_trading(client, maxOrderNotional=None)
         assert (await place(client, account, symbol="ETH", quantity="0.1"))["__typename"] == "OrderPlaced"
 
