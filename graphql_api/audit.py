@@ -72,6 +72,7 @@ class Action(StrEnum):
     BOT_PAUSE = "bot.pause"
     BOT_RESUME = "bot.resume"
     BOT_STOP_ENTRIES = "bot.stop_entries"
+    LEADERBOARD_UPDATE_PROFILE = "leaderboard.update_profile"
     STRATEGY_CREATE = "strategy.create"
     STRATEGY_UPDATE = "strategy.update"
     STRATEGY_DELETE = "strategy.delete"
@@ -81,6 +82,9 @@ class Action(StrEnum):
     RECONCILIATION_RUN = "reconciliation.run"
     RECONCILIATION_UPLOAD_DROP_COPY = "reconciliation.upload_drop_copy"
     RECONCILIATION_RESOLVE_BREAK = "reconciliation.resolve_break"
+    SETTINGS_UPDATE_TRADING = "settings.update_trading"
+    SETTINGS_UPDATE_DISPLAY = "settings.update_display"
+    SETTINGS_IMPORT = "settings.import"
     TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
     TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
 

@@ -9,7 +9,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0034_strategies')]
+    dependencies = [('trading', '0033_leaderboard')]
 
     initial = False
 

@@ -15,6 +15,8 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.leaderboard",
+    "models.referrals",
     "models.strategies",
     "models.backtests",
     "models.reconciliation",

@@ -30,12 +30,14 @@ from resolvers import (
     identity,
     indicators,
     killswitch,
+    leaderboard,
     market,
     node,
     orders,
     perps,
     portfolio,
     positions,
+    preferences,
     reconciliation,
     strategies,
     trading_sessions,
@@ -59,10 +61,12 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    leaderboard,
     strategies,
     bots,
     reconciliation,
     trading_sessions,
+    preferences,
 ]
 
 

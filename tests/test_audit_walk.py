@@ -133,6 +133,7 @@ def _code_mutation(field: str) -> str:
 DROP_COPY = "ExecID,Symbol,Side,LastQty,LastPx,TransactTime\nWALK-1,BTC,BUY,1,100,2026-01-01T00:00:00Z\n"
 UPLOAD = _mutation("uploadDropCopy", "(input: $i)", "$i: UploadDropCopyInput!")
 RECONCILE = _mutation("runReconciliation", "(venueAccountId: $a)", "$a: ID!")
+IMPORT_SETTINGS = _mutation("importSettings", "(document: $d)", "$d: String!")
 RESOLVE_BREAK = _mutation("resolveBreak", '(id: $id, note: "walked")', "$id: ID!")
 
 
@@ -434,6 +435,13 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "99999999"})')),
         "DENIED",
     ),
+    "updateLeaderboardProfile": (
+        "leaderboard.update_profile",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "Walker 1"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "?"})')),
+        "DENIED",
+    ),
     "sendUsdc": (
         "funds.send_usdc",
         lambda w: _send_usdc(w, w.boss),
@@ -474,6 +482,27 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, RECONCILE, {"a": w.account}),
         "SUCCESS",
         lambda w: _do(w.client, RECONCILE, {"a": to_global_id("VenueAccount", NOBODY)}),
+        "DENIED",
+    ),
+    "updateTradingSettings": (
+        "settings.update_trading",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {confirmAboveNotional: "100"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {maxOrderNotional: "0"})')),
+        "DENIED",
+    ),
+    "updateDisplaySettings": (
+        "settings.update_display",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", "(input: {theme: DARK})")),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", '(input: {displayCurrency: "?"})')),
+        "DENIED",
+    ),
+    "importSettings": (
+        "settings.import",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 1, "display": {"theme": "LIGHT"}}'}),
+        "SUCCESS",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 7}'}),
         "DENIED",
     ),
     "resolveBreak": (

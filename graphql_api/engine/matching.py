@@ -50,6 +50,7 @@ from . import (
 )
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
+from .fills import FillFacts, after_fill
 from .types import Changes, OrderRequest
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,8 @@ class PaperEngine:
         fee = fee_for(price, quantity, rate)
         notional = price * quantity
         remaining_before = order.quantity - order.filled_quantity
+        realized: Decimal | None = None
+        closed_cost = Decimal(0)
         if order.side == Side.BUY:
             if order.reserved_cash:
                 release = (
@@ -323,8 +326,10 @@ class PaperEngine:
                 order.reserved_quantity -= quantity
                 position.reserved_quantity -= quantity
             cash.total += notional - fee
-            position.realized_pnl += _store((price - position.average_entry_price) * quantity)
-            position.cost_basis -= _store(position.average_entry_price * quantity)
+            realized = _store((price - position.average_entry_price) * quantity)
+            closed_cost = _store(position.average_entry_price * quantity)
+            position.realized_pnl += realized
+            position.cost_basis -= closed_cost
             position.quantity -= quantity
             if position.quantity == 0:
                 position.average_entry_price = Decimal(0)
@@ -350,6 +355,8 @@ class PaperEngine:
         await journal.record_fill(
             conn, order, fill, cash_delta=journal.spot_cash_effect(order.side, price, quantity, fee)
         )
+        facts = FillFacts(str(order.user_id), fill.created_at, notional, fee, realized, closed_cost, fill.id)
+        await after_fill(conn, facts, self.settings.referral_reward_rate)
 
     def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:
         """End an order: release whatever it still reserves."""

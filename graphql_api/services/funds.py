@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_WITHDRAWALS, Postings
 from ..engine.matching import lock_account
 from ..engine.perps import PERP_VENUE
 from ..ownership import Actor
+from ..periods import day_start, next_start, period_start
 from ..rejections import FundsShort, Invalid, Missing
 from .deps import Deps
 from .perps import perp_account, withdrawable
@@ -96,10 +97,6 @@ async def source_account(actor: Actor, account_id: str | None, *, create: bool) 
     return await _open_perp_account(actor.user.id)
 
 
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 async def deposit(
     deps: Deps, actor: Actor, amount: Decimal, account_id: str | None = None, tx_hash: str | None = None
 ) -> Moved:
@@ -123,7 +120,7 @@ async def deposit(
             # The user row serialises one user's deposits, so the daily sum is checked against every other.
             await User.filter(id=actor.user.id).using_db(conn).select_for_update().get()
             await lock_account(conn, str(account.id))
-            since = _day_start(datetime.now(UTC))
+            since = day_start(datetime.now(UTC))
             amounts = (
                 await LedgerEntry.filter(user_id=actor.user.id, kind=EntryKind.DEPOSIT, created_at__gte=since)
                 .using_db(conn)
@@ -318,23 +315,6 @@ class Income:
 INCOME_KINDS = [EntryKind.REALIZED_PNL, EntryKind.LIQUIDATION, EntryKind.INSURANCE, EntryKind.FEE, EntryKind.FUNDING]
 INCOME_KINDS.append(EntryKind.REWARD)
 MAX_BUCKETS = 400
-
-
-def period_start(at: datetime, period: Period) -> datetime:
-    day = _day_start(at)
-    if period == Period.DAY:
-        return day
-    if period == Period.WEEK:
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def next_start(at: datetime, period: Period) -> datetime:
-    if period == Period.DAY:
-        return at + timedelta(days=1)
-    if period == Period.WEEK:
-        return at + timedelta(days=7)
-    return (at.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 async def income(user_id: str, start: datetime, end: datetime, bucket: Period) -> Income:
