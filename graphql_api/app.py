@@ -37,6 +37,7 @@ from .auth import SESSIONS, AuthenticationFailed
 from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
+from .engine.bots import BotRunner
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
@@ -88,6 +89,7 @@ class Resources:
         self.after_tick.register("liquidations", self.engine.perps.liquidate)
         self.after_tick.register("funding", self.engine.perps.fund)
         self.feed: MarketFeed | None = None
+        self.bots: BotRunner | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
@@ -353,8 +355,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         after_tick=resources.after_tick,
                     )
                     resources.feed.start()
+                if settings.bots_enabled:
+                    resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
+                    resources.bots.start()
                 yield
             finally:
+                if resources.bots is not None:
+                    await resources.bots.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials

@@ -11,6 +11,7 @@ import strawberry
 from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.pagination import paginate, parse_id, to_global_id
+from graphql_api.periods import next_start, period_start
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
 from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import funds as actions
@@ -128,8 +129,8 @@ async def income(
     user_id = str(require_principal(info.context).user_id)
     now = datetime.now(UTC)
     kind = _period(period)
-    start = actions.period_start(now, kind)
-    report = await actions.income(user_id, start, actions.next_start(start, kind), actions.Period.DAY)
+    start = period_start(now, kind)
+    report = await actions.income(user_id, start, next_start(start, kind), actions.Period.DAY)
     return IncomeReport.of(report)
 
 

@@ -24,17 +24,23 @@ from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
+    bots,
     compliance,
     funds,
     identity,
     indicators,
     killswitch,
+    leaderboard,
     market,
     node,
     orders,
     perps,
     portfolio,
     positions,
+    preferences,
+    reconciliation,
+    strategies,
+    trading_sessions,
     venues,
 )
 
@@ -55,6 +61,12 @@ DOMAINS: list[ModuleType] = [
     compliance,
     perps,
     funds,
+    leaderboard,
+    strategies,
+    bots,
+    reconciliation,
+    trading_sessions,
+    preferences,
 ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_WITHDRAWALS, Postings
 from ..engine.matching import lock_account
 from ..engine.perps import PERP_VENUE
 from ..ownership import Actor
+from ..periods import day_start, next_start, period_start
 from ..rejections import FundsShort, Invalid, Missing
 from .deps import Deps
 from .perps import perp_account, withdrawable
@@ -83,7 +84,9 @@ async def _default_account(user_id: object) -> VenueAccount | None:
     )
 
 
-async def _source(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+async def source_account(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+    """The named perp account of the caller, or their first Hyperliquid paper account (``create``: opened
+    when they have none)."""
     if account_id is not None:
         return await perp_account(actor, account_id)
     account = await _default_account(actor.user.id)
@@ -92,10 +95,6 @@ async def _source(actor: Actor, account_id: str | None, *, create: bool) -> Venu
     if not create:
         raise Missing("you have no Hyperliquid paper account", field="venueAccountId")
     return await _open_perp_account(actor.user.id)
-
-
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 async def deposit(
@@ -115,13 +114,13 @@ async def deposit(
                     field="txHash",
                 )
             raise Invalid("live deposits credit live accounts, which this deployment does not hold", field="txHash")
-        account = await _source(actor, account_id, create=True)
+        account = await source_account(actor, account_id, create=True)
         limit = deps.settings.paper_deposit_daily_limit
         async with in_transaction() as conn:
             # The user row serialises one user's deposits, so the daily sum is checked against every other.
             await User.filter(id=actor.user.id).using_db(conn).select_for_update().get()
             await lock_account(conn, str(account.id))
-            since = _day_start(datetime.now(UTC))
+            since = day_start(datetime.now(UTC))
             amounts = (
                 await LedgerEntry.filter(user_id=actor.user.id, kind=EntryKind.DEPOSIT, created_at__gte=since)
                 .using_db(conn)
@@ -162,7 +161,7 @@ async def withdraw(
         amount = _amount(amount)
         if destination is not None and not is_hex_address(destination.strip().lower()):
             raise Invalid("destination must be an EVM address", field="destination")
-        account = await _source(actor, account_id, create=False)
+        account = await source_account(actor, account_id, create=False)
         async with in_transaction() as conn:
             await lock_account(conn, str(account.id))
             cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
@@ -230,7 +229,7 @@ async def send_usdc(deps: Deps, actor: Actor, to: str, amount: Decimal, account_
         recipient = await _recipient(to)
         if recipient.id == actor.user.id:
             raise Invalid("you cannot send USDC to yourself", code="SELF_TRANSFER", field="to")
-        source = await _source(actor, account_id, create=False)
+        source = await source_account(actor, account_id, create=False)
         target = await _default_account(recipient.id)
         if target is None:
             async with in_transaction() as conn:
@@ -316,23 +315,6 @@ class Income:
 INCOME_KINDS = [EntryKind.REALIZED_PNL, EntryKind.LIQUIDATION, EntryKind.INSURANCE, EntryKind.FEE, EntryKind.FUNDING]
 INCOME_KINDS.append(EntryKind.REWARD)
 MAX_BUCKETS = 400
-
-
-def period_start(at: datetime, period: Period) -> datetime:
-    day = _day_start(at)
-    if period == Period.DAY:
-        return day
-    if period == Period.WEEK:
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def next_start(at: datetime, period: Period) -> datetime:
-    if period == Period.DAY:
-        return at + timedelta(days=1)
-    if period == Period.WEEK:
-        return at + timedelta(days=7)
-    return (at.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 async def income(user_id: str, start: datetime, end: datetime, bucket: Period) -> Income:
