@@ -60,6 +60,7 @@ MAX_LENGTH: dict[str, int] = {
     "WalletVerifyInput.message": 10000,
     # A drop copy is a whole file (up to the request body cap).
     "UploadDropCopyInput.content": 1_000_000,
+    "Mutation.importSettings(document:)": 100_000,
 }
 
 

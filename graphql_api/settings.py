@@ -160,6 +160,9 @@ class Settings:
     perp_funding_interval: int = 3600
     perp_insurance_fund: Decimal = Decimal("1000000")
     paper_deposit_daily_limit: Decimal = Decimal("100000")
+    bots_enabled: bool = True
+    bot_lease_ttl: Seconds = 5.0
+    bot_lease_renew: Seconds = 1.0
     referral_reward_rate: Decimal = Decimal("0.2")
 
     @property
@@ -294,6 +297,9 @@ class Settings:
             perp_funding_interval=_int(env, "PERP_FUNDING_INTERVAL", 3600, minimum=1),
             perp_insurance_fund=_decimal(env, "PERP_INSURANCE_FUND", "1000000"),
             paper_deposit_daily_limit=_decimal(env, "PAPER_DEPOSIT_DAILY_LIMIT", "100000"),
+            bots_enabled=_bool(env, "BOTS_ENABLED", True),
+            bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
+            bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
         )
 

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "models.preferences",
     "models.apikeys",
     "models.trading_sessions",
+    "models.bots",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -133,6 +133,7 @@ def _code_mutation(field: str) -> str:
 DROP_COPY = "ExecID,Symbol,Side,LastQty,LastPx,TransactTime\nWALK-1,BTC,BUY,1,100,2026-01-01T00:00:00Z\n"
 UPLOAD = _mutation("uploadDropCopy", "(input: $i)", "$i: UploadDropCopyInput!")
 RECONCILE = _mutation("runReconciliation", "(venueAccountId: $a)", "$a: ID!")
+IMPORT_SETTINGS = _mutation("importSettings", "(document: $d)", "$d: String!")
 RESOLVE_BREAK = _mutation("resolveBreak", '(id: $id, note: "walked")', "$id: ID!")
 
 
@@ -497,6 +498,27 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, RECONCILE, {"a": to_global_id("VenueAccount", NOBODY)}),
         "DENIED",
     ),
+    "updateTradingSettings": (
+        "settings.update_trading",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {confirmAboveNotional: "100"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {maxOrderNotional: "0"})')),
+        "DENIED",
+    ),
+    "updateDisplaySettings": (
+        "settings.update_display",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", "(input: {theme: DARK})")),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", '(input: {displayCurrency: "?"})')),
+        "DENIED",
+    ),
+    "importSettings": (
+        "settings.import",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 1, "display": {"theme": "LIGHT"}}'}),
+        "SUCCESS",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 7}'}),
+        "DENIED",
+    ),
     "resolveBreak": (
         "reconciliation.resolve_break",
         _resolve_break,
@@ -518,7 +540,99 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="1")}),
         "DENIED",
     ),
+    "createBot": (
+        "bot.create",
+        lambda w: _bot_then(w, None),
+        "SUCCESS",
+        lambda w: _bot_then(w, None, name=""),
+        "DENIED",
+    ),
+    "updateBot": (
+        "bot.update",
+        lambda w: _bot_then(w, UPDATE_BOT),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_BOT, {"id": to_global_id("Bot", NOBODY), "i": {"name": "x"}}),
+        "DENIED",
+    ),
+    "deleteBot": (
+        "bot.delete",
+        lambda w: _bot_then(w, _bot_step("deleteBot")),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("deleteBot"), "startBot"),
+        "DENIED",
+    ),
+    "startBot": (
+        "bot.start",
+        lambda w: _bot_then(w, _bot_step("startBot"), "stopBot"),
+        "SUCCESS",
+        lambda w: _do(w.client, _bot_step("startBot"), {"id": to_global_id("Bot", NOBODY)}),
+        "DENIED",
+    ),
+    "stopBot": (
+        "bot.stop",
+        lambda w: _bot_then(w, _bot_step("stopBot"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("stopBot")),
+        "DENIED",
+    ),
+    "pauseBot": (
+        "bot.pause",
+        lambda w: _bot_then(w, _bot_step("pauseBot"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("pauseBot")),
+        "DENIED",
+    ),
+    "resumeBot": (
+        "bot.resume",
+        lambda w: _bot_then(w, _bot_step("resumeBot"), "startBot", "pauseBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("resumeBot")),
+        "DENIED",
+    ),
+    "stopBotEntries": (
+        "bot.stop_entries",
+        lambda w: _bot_then(w, _bot_step("stopBotEntries"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("stopBotEntries")),
+        "DENIED",
+    ),
 }
+
+UPDATE_BOT = _mutation("updateBot", "(id: $id, input: $i)", "$id: ID!, $i: UpdateBotInput!")
+
+
+def _bot_step(field: str) -> str:
+    return _mutation(field, "(id: $id)", "$id: ID!")
+
+
+async def _bot_then(w: World, document: str | None, *steps: str, name: str = "walked") -> dict[str, Any]:
+    """A new bot (its strategy decides daily, so it never trades during the walk), taken through ``steps``,
+    then ``document`` on it; with no document, the answer of createBot itself."""
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    bot = {
+        "name": name,
+        "strategyId": body["createStrategy"]["strategy"]["id"],
+        "venueAccountId": w.account,
+        "allocatedCapital": "100",
+        "configuration": {"maxPositionSize": "10", "riskPerTrade": "1", "allowedPairs": ["BTC"], "interval": "1d"},
+    }
+    created = await _do(w.client, _mutation("createBot", "(input: $i)", "$i: CreateBotInput!"), {"i": bot})
+    if document is None:
+        return created
+    made = await w.client.query(
+        "mutation($i: CreateBotInput!) { createBot(input: $i) { ... on BotChanged { bot { id } } } }", {"i": bot}
+    )
+    bot_id = made["createBot"]["bot"]["id"]
+    for step in steps:
+        await _do(w.client, _bot_step(step), {"id": bot_id})
+    variables: dict[str, Any] = {"id": bot_id}
+    if "$i" in document:
+        variables["i"] = {"name": "renamed"}
+    return await _do(w.client, document, variables)
+
 
 CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
 UPDATE_STRATEGY = _mutation("updateStrategy", "(id: $id, input: $i)", "$id: ID!, $i: StrategyInput!")

@@ -142,6 +142,7 @@ class PaperEngine:
             price=req.price,
             stop_price=req.stop_price,
             client_order_id=req.client_order_id,
+            bot_id=req.bot_id,
             status=OrderStatus.OPEN,
         )
         await order.save(using_db=conn)

@@ -38,6 +38,7 @@ from ..rejections import FundsShort, Invalid, KillSwitchBlocked
 from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
+from .checks import order_notional_limit
 from .fills import FillFacts, after_fill
 from .ledger import SYSTEM_FEES, SYSTEM_FUNDING, SYSTEM_INSURANCE, SYSTEM_TRADING, Postings
 from .ticks import Marks
@@ -201,6 +202,7 @@ class PerpEngine:
                 code="REDUCE_ONLY",
                 field="reduceOnly",
             )
+        await order_notional_limit(conn, req, last.price)
 
         order = Order(
             account_id=req.account_id,
@@ -213,6 +215,7 @@ class PerpEngine:
             price=req.price,
             stop_price=None,
             client_order_id=req.client_order_id,
+            bot_id=req.bot_id,
             status=OrderStatus.OPEN,
         )
         await order.save(using_db=conn)
