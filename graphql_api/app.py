@@ -37,6 +37,7 @@ from .auth import SESSIONS, AuthenticationFailed
 from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
+from .engine.bots import BotRunner
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
@@ -45,6 +46,7 @@ from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
+from .httpstreams import HTTPStreams, StreamSupport
 from .loaders import Loaders
 from .metrics import metrics_endpoint
 from .observability import RequestId
@@ -90,6 +92,7 @@ class Resources:
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
         self.feed: MarketFeed | None = None
+        self.bots: BotRunner | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
@@ -363,8 +366,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         after_tick=resources.after_tick,
                     )
                     resources.feed.start()
+                if settings.bots_enabled:
+                    resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
+                    resources.bots.start()
                 yield
             finally:
+                if resources.bots is not None:
+                    await resources.bots.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials
@@ -402,9 +410,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
+    streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets))
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
             Route("/health", health),
             Route("/ready", ready),

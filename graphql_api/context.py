@@ -38,6 +38,8 @@ class Context:
     # Set by strawberry from the graphql-transport-ws connection_init payload.
     connection_params: dict[str, object] | None = None
     loaders: Loaders = field(default_factory=Loaders)
+    # An HTTP request answered by an event stream (graphql_api/httpstreams.py): subscriptions may run on it.
+    streaming: bool = False
 
     @property
     def client(self) -> ClientInfo:

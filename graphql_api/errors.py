@@ -20,6 +20,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Node, OperationDefinitionN
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 from tortoise.exceptions import DBConnectionError
 
@@ -105,9 +106,14 @@ def unavailable_response() -> JSONResponse:
     )
 
 
+# What strawberry raises for an operation the transport does not carry (a query on a multipart subscription
+# stream, a mutation on an event stream opened by GET): the caller's request is wrong, not the server.
+_TRANSPORT_REFUSALS = (InvalidOperationTypeError, CannotGetOperationTypeError)
+
+
 def _is_bug(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, (GraphQLError, *_TRANSPORT_REFUSALS))
 
 
 # How graphql-core words every suggestion (fields, arguments, types, input fields, enum values); the names
@@ -145,6 +151,8 @@ class MaskInternalErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
+            if isinstance(error.original_error, _TRANSPORT_REFUSALS):
+                _set_code(error, "BAD_REQUEST")
             if error.path is None:
                 # Before any field ran: the variables did not coerce (graphql-core's own messages).
                 _set_code(error, "BAD_USER_INPUT")
@@ -176,18 +184,22 @@ class _NoSubscriptionOverHTTP(ValidationRule):
         if node.operation == OperationType.SUBSCRIPTION:
             self.report_error(
                 GraphQLError(
-                    "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql",
+                    "subscriptions are served on streams at /graphql: WebSocket (graphql-transport-ws), "
+                    "Server-Sent Events (graphql-sse, Accept: text/event-stream) or multipart "
+                    "(Accept: multipart/mixed;subscriptionSpec=1.0)",
                     nodes=[node],
                     extensions={"code": "BAD_REQUEST"},
                 )
             )
 
 
-class SubscriptionsOverWebSocketOnly(SchemaExtension):
-    """Strawberry would run a subscription sent by plain HTTP once and answer null; refuse it instead."""
+class SubscriptionsOverStreamsOnly(SchemaExtension):
+    """Strawberry would run a subscription sent by a plain HTTP request once and answer null; refuse it
+    instead. A WebSocket or an HTTP event stream (``Context.streaming``) runs it."""
 
     def on_validate(self) -> Iterator[None]:
-        if not isinstance(getattr(self.execution_context.context, "request", None), WebSocket):
+        context = self.execution_context.context
+        if not (isinstance(getattr(context, "request", None), WebSocket) or getattr(context, "streaming", False)):
             rules = self.execution_context.validation_rules
             self.execution_context.validation_rules = (*rules, _NoSubscriptionOverHTTP)
         yield

@@ -58,6 +58,9 @@ MAX_LENGTH: dict[str, int] = {
     "ConnectVenueInput.venueId": 32,
     # An EIP-4361 message may list resources: room above the default.
     "WalletVerifyInput.message": 10000,
+    # A drop copy is a whole file (up to the request body cap).
+    "UploadDropCopyInput.content": 1_000_000,
+    "Mutation.importSettings(document:)": 100_000,
 }
 
 

@@ -56,6 +56,14 @@ class ComplianceRefused(Rejection):
 
 
 @dataclass(eq=False)
+class Conflict(Rejection):
+    """The action would break a one-of rule against something that already exists (a second active trading
+    session on an asset, say)."""
+
+    code: str = "CONFLICT"
+
+
+@dataclass(eq=False)
 class VenueDown(Rejection):
     venue_id: str = ""
     code: str = "VENUE_UNAVAILABLE"

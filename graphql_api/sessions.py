@@ -152,12 +152,14 @@ def watch_socket(context: Context) -> None:
     ws.scope.setdefault(_WATCHERS, []).append(task)
 
 
-async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Principal) -> None:
+async def session_end(settings: Settings, bus: Bus, principal: Principal) -> str:
+    """Wait until the principal's session may no longer be used, and say why: revoked or its user changed (an
+    event on the bus, so at once), its access token expired, or anything else the recheck interval finds."""
     names = [channel_for(SessionEnded, principal.session_id), channel_for(UserChanged, principal.user_id)]
     async with bus.subscribe(names) as events:
         pending: asyncio.Task[BusEvent] | None = None
         try:
-            while ws.application_state != WebSocketState.DISCONNECTED:
+            while True:
                 remaining = (principal.token_expires_at - utcnow()).total_seconds()
                 if pending is None:
                     pending = asyncio.ensure_future(anext(events))
@@ -166,13 +168,18 @@ async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Princip
                     pending = None
                 reason = await _end_reason(settings, principal)
                 if reason is not None:
-                    log.info("closing socket of session %s: %s", principal.session_id, reason)
-                    with contextlib.suppress(RuntimeError):
-                        await ws.close(code=4403, reason=reason[:120])
-                    return
+                    return reason
         finally:
             if pending is not None:
                 pending.cancel()
+
+
+async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Principal) -> None:
+    reason = await session_end(settings, bus, principal)
+    log.info("closing socket of session %s: %s", principal.session_id, reason)
+    if ws.application_state != WebSocketState.DISCONNECTED:
+        with contextlib.suppress(RuntimeError):
+            await ws.close(code=4403, reason=reason[:120])
 
 
 class closing_watchers:

@@ -72,14 +72,15 @@ def _namespace(env: Mapping[str, str]) -> str:
     return value
 
 
-def _fee(env: Mapping[str, str], name: str, default: str) -> Decimal:
+def _fee(env: Mapping[str, str], name: str, default: str, below: str = "0.1") -> Decimal:
+    """A fraction in [0, below): fee rates, or the referrers' share of fees."""
     raw = env.get(name) or default
     try:
         value = Decimal(raw)
     except ArithmeticError:
         raise SettingsError(f"{name} must be a fraction such as 0.001, got {raw!r}") from None
-    if not value.is_finite() or not Decimal(0) <= value < Decimal("0.1"):
-        raise SettingsError(f"{name} must be between 0 and 0.1, got {raw!r}")
+    if not value.is_finite() or not Decimal(0) <= value < Decimal(below):
+        raise SettingsError(f"{name} must be between 0 and {below}, got {raw!r}")
     return value
 
 
@@ -159,6 +160,10 @@ class Settings:
     perp_funding_interval: int = 3600
     perp_insurance_fund: Decimal = Decimal("1000000")
     paper_deposit_daily_limit: Decimal = Decimal("100000")
+    bots_enabled: bool = True
+    bot_lease_ttl: Seconds = 5.0
+    bot_lease_renew: Seconds = 1.0
+    referral_reward_rate: Decimal = Decimal("0.2")
 
     @property
     def production(self) -> bool:
@@ -292,6 +297,10 @@ class Settings:
             perp_funding_interval=_int(env, "PERP_FUNDING_INTERVAL", 3600, minimum=1),
             perp_insurance_fund=_decimal(env, "PERP_INSURANCE_FUND", "1000000"),
             paper_deposit_daily_limit=_decimal(env, "PAPER_DEPOSIT_DAILY_LIMIT", "100000"),
+            bots_enabled=_bool(env, "BOTS_ENABLED", True),
+            bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
+            bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
+            referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
         )
 
 

@@ -25,6 +25,21 @@ class SocketRegistry:
         self.by_address: dict[str, int] = {}
         self.by_user: dict[str, int] = {}
 
+    def admit(self, settings: Settings, address: str, user: str | None) -> str | None:
+        """Take one place for a streaming connection that is not a socket (an HTTP event stream), under the
+        same caps as sockets; None when admitted, else why not (``release`` gives an admitted place back)."""
+        if not self._take(self.by_address, address, settings.max_sockets_per_ip):
+            return f"at most {settings.max_sockets_per_ip} streaming connections per client address"
+        if user is not None and not self._take(self.by_user, user, settings.max_sockets_per_user):
+            self._give(self.by_address, address)
+            return f"at most {settings.max_sockets_per_user} streaming connections per user"
+        return None
+
+    def release(self, address: str, user: str | None) -> None:
+        self._give(self.by_address, address)
+        if user is not None:
+            self._give(self.by_user, user)
+
     @staticmethod
     def _take(counts: dict[str, int], key: str, cap: int) -> bool:
         if counts.get(key, 0) >= cap:

@@ -28,7 +28,7 @@ async def backward(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0028_perps_funds')]
+    dependencies = [('trading', '0038_bots')]
 
     initial = False
 

@@ -15,6 +15,15 @@ MODEL_MODULES = [
     "models.compliance",
     "models.perps",
     "models.funds",
+    "models.leaderboard",
+    "models.referrals",
+    "models.strategies",
+    "models.backtests",
+    "models.reconciliation",
+    "models.preferences",
+    "models.apikeys",
+    "models.trading_sessions",
+    "models.bots",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

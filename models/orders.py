@@ -75,6 +75,7 @@ class Order(Model):
     reserved_quantity = money(default=Decimal(0))
     reason = fields.CharField(max_length=200, null=True)
     triggered_at = fields.DatetimeField(null=True)
+    bot_id = fields.UUIDField(null=True, db_index=True)  # the bot that placed it, if any
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -11,6 +12,7 @@ import strawberry
 from graphql_api.audit import Action
 from graphql_api.context import Info
 from graphql_api.pagination import paginate, parse_id, to_global_id
+from graphql_api.periods import next_start, period_start
 from graphql_api.permissions import IsAuthenticated, IsTrader, require_principal
 from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import funds as actions
@@ -33,7 +35,7 @@ from schema.funds import (
 from .results import actor, audited, result
 
 
-def _moved(amount: Decimal) -> object:
+def _moved(amount: Decimal) -> Callable[[actions.Moved], FundsMoved]:
     def view(m: actions.Moved) -> FundsMoved:
         return FundsMoved(
             venue_account_id=strawberry.ID(to_global_id("VenueAccount", m.account_id)), amount=amount, balance=m.balance
@@ -50,7 +52,7 @@ async def deposit(
     info: Info, input: Annotated[DepositInput, strawberry.argument(description="The deposit.")]
 ) -> FundsResult:
     action = actions.deposit(info.context, actor(info), input.amount, _account(input.venue_account_id), input.tx_hash)
-    return await result(action, _moved(input.amount))  # type: ignore[arg-type]
+    return await result(action, _moved(input.amount))
 
 
 async def withdraw(
@@ -59,14 +61,28 @@ async def withdraw(
     action = actions.withdraw(
         info.context, actor(info), input.amount, _account(input.venue_account_id), input.destination
     )
-    return await result(action, _moved(input.amount))  # type: ignore[arg-type]
+    return await result(action, _moved(input.amount))
+
+
+async def claim_reward(
+    info: Info,
+    venue_account_id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="A Hyperliquid paper account of yours; default your first (opened if none)."),
+    ] = None,
+) -> FundsResult:
+    def view(m: actions.Moved) -> FundsMoved:
+        return _moved(sum((r.amount for r in m.entries), Decimal(0)))(m)
+
+    action = actions.claim_reward(actor(info), _account(venue_account_id))
+    return await result(action, view)
 
 
 async def send_usdc(
     info: Info, input: Annotated[SendUsdcInput, strawberry.argument(description="The transfer.")]
 ) -> FundsResult:
     action = actions.send_usdc(info.context, actor(info), input.to, input.amount, _account(input.venue_account_id))
-    return await result(action, _moved(input.amount))  # type: ignore[arg-type]
+    return await result(action, _moved(input.amount))
 
 
 async def my_transactions(
@@ -128,8 +144,8 @@ async def income(
     user_id = str(require_principal(info.context).user_id)
     now = datetime.now(UTC)
     kind = _period(period)
-    start = actions.period_start(now, kind)
-    report = await actions.income(user_id, start, actions.next_start(start, kind), actions.Period.DAY)
+    start = period_start(now, kind)
+    report = await actions.income(user_id, start, next_start(start, kind), actions.Period.DAY)
     return IncomeReport.of(report)
 
 
@@ -187,6 +203,13 @@ class Mutation:
         resolver=audited(Action.FUNDS_WITHDRAW)(withdraw),
         permission_classes=[IsTrader],
         description="Withdraw USDC, at most the account's withdrawable.",
+    )
+    claim_reward: FundsResult = strawberry.mutation(
+        extensions=[RateLimit(TRADING)],
+        resolver=audited(Action.FUNDS_CLAIM_REWARD)(claim_reward),
+        permission_classes=[IsTrader],
+        description="Credit your unclaimed referral rewards (REFERRAL_REWARD_RATE of your referred users' fees) "
+        "to a Hyperliquid paper account as one REWARD ledger row; exactly once, however many claims race.",
     )
     send_usdc: FundsResult = strawberry.mutation(
         extensions=[RateLimit(TRADING)],

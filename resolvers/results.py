@@ -20,6 +20,7 @@ from graphql_api.rejections import (
     BadSignature,
     BadTwoFactorCode,
     ComplianceRefused,
+    Conflict,
     FundsShort,
     Invalid,
     KillSwitchBlocked,
@@ -32,6 +33,7 @@ from graphql_api.rejections import (
     VenueDown,
 )
 from models.audit import Outcome
+from schema.common import Conflict as ConflictError
 from schema.common import InvalidInput, NotFound, UserError
 from schema.identity import (
     AccountNotActive,
@@ -66,6 +68,7 @@ def _sign_in_required(r: Any) -> Any:
 ERROR_TYPES: dict[type[Rejection], Callable[[Any], Any]] = {
     Invalid: lambda r: InvalidInput(message=r.message, code=r.code, field=r.field),
     Missing: lambda r: NotFound(message=r.message, code=r.code, field=r.field),
+    Conflict: lambda r: ConflictError(message=r.message, code=r.code, field=r.field),
     KillSwitchBlocked: lambda r: KillSwitchActive(
         message=r.message, code=r.code, field=r.field, scope=KillSwitchScope[r.scope]
     ),

@@ -17,7 +17,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
-from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverWebSocketOnly
+from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverStreamsOnly
 from graphql_api.inputs import CheckArgumentValues, CheckVariableValues
 from graphql_api.limits import CachedValidation, DocumentLimits
 from graphql_api.metrics import OperationMetrics
@@ -25,17 +25,24 @@ from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     alerts,
+    bots,
     compliance,
     funds,
     identity,
     indicators,
     killswitch,
+    leaderboard,
     market,
     node,
     orders,
     perps,
     portfolio,
     positions,
+    preferences,
+    reconciliation,
+    referrals,
+    strategies,
+    trading_sessions,
     venues,
 )
 
@@ -57,6 +64,13 @@ DOMAINS: list[ModuleType] = [
     perps,
     funds,
     alerts,
+    leaderboard,
+    referrals,
+    strategies,
+    bots,
+    reconciliation,
+    trading_sessions,
+    preferences,
 ]
 
 
@@ -85,7 +99,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions.append(OpenTelemetryExtension)
     extensions += [
         partial(MaskInternalErrors, suggestions=suggestions),
-        SubscriptionsOverWebSocketOnly,
+        SubscriptionsOverStreamsOnly,
         partial(CheckArgumentValues, suggestions=suggestions),
     ]
     if settings is None:
@@ -97,8 +111,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         if not settings.introspection:
             extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
     # After the extensions that add rules: validation is cached per (parsed document — one object per query
-    # text, from the parse cache — and rule set); the transport's extra rule (SubscriptionsOverWebSocketOnly)
-    # makes HTTP and WebSocket two entries, each validated once. The request's variables are checked after.
+    # text, from the parse cache — and rule set); the transport's extra rule (SubscriptionsOverStreamsOnly)
+    # makes plain HTTP and streams two entries, each validated once. The request's variables are checked after.
     extensions.append(partial(CachedValidation, maxsize=1024))
     extensions.append(partial(CheckVariableValues, suggestions=suggestions))
     default_category(Query, Mutation)

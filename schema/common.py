@@ -31,6 +31,11 @@ class NotFound(UserError):
     pass
 
 
+@strawberry.type(description="The action conflicts with something that already exists; `message` says what.")
+class Conflict(UserError):
+    pass
+
+
 @strawberry.interface(description="An object with a global ID that `node(id:)` can refetch.")
 class Node:
     id: strawberry.ID = strawberry.field(description="Opaque global identifier.")

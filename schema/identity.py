@@ -227,6 +227,9 @@ class RegisterInput:
     email: str = strawberry.field(description="Email; case-insensitive and unique.")
     password: str = strawberry.field(description="10 to 128 characters with at least one letter and one digit.")
     name: str = strawberry.field(description="Display name, 1 to 100 characters.")
+    referral_code: str | None = strawberry.field(
+        default=None, description="The referral code of the user who referred you (checkReferralCode checks one)."
+    )
 
 
 @strawberry.input(description="Sign in with email and password.")

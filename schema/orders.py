@@ -126,6 +126,7 @@ class Order(Node):
     status: OrderStatus = strawberry.field(description="Where it is in its lifecycle.")
     client_order_id: str | None = strawberry.field(description="The caller's idempotency key.")
     reason: str | None = strawberry.field(description="Why it was cancelled or rejected.")
+    bot_id: strawberry.ID | None = strawberry.field(description="Global ID of the bot that placed it, if a bot did.")
     created_at: datetime = strawberry.field(description="When it was placed.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
     order_pk: strawberry.Private[str]
@@ -154,6 +155,7 @@ class Order(Node):
             status=OrderStatus(row.status),
             client_order_id=row.client_order_id,
             reason=row.reason,
+            bot_id=strawberry.ID(to_global_id("Bot", row.bot_id)) if row.bot_id else None,
             created_at=row.created_at,
             updated_at=row.updated_at,
             order_pk=str(row.id),

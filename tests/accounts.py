@@ -76,10 +76,17 @@ def account_from(payload: dict[str, Any], email: str, password: str) -> Account:
 
 
 async def register(
-    api: GraphQLClient, email: str | None = None, password: str = PASSWORD, name: str = "Test User"
+    api: GraphQLClient,
+    email: str | None = None,
+    password: str = PASSWORD,
+    name: str = "Test User",
+    referral_code: str | None = None,
 ) -> Account:
     email = email or unique_email()
-    data = await api.query(REGISTER, {"input": {"email": email, "password": password, "name": name}})
+    fields = {"email": email, "password": password, "name": name}
+    if referral_code is not None:
+        fields["referralCode"] = referral_code
+    data = await api.query(REGISTER, {"input": fields})
     return account_from(data["register"], email, password)
 
 

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 from redis import asyncio as aioredis
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
@@ -249,6 +250,23 @@ async def run_server(settings: Settings) -> AsyncIterator[ServerHandle]:
         await wait_until(lambda: not service_connections(), timeout=10)
     left = service_connections()
     assert not left, f"the server's shutdown left connections open: {left}"
+
+
+async def scrape_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of /metrics, by (name, labels), parsed by prometheus-client's own parser."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def metric_value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 SERVICE_PORTS = (5432, 6379)

@@ -130,6 +130,22 @@ def _code_mutation(field: str) -> str:
     return _mutation(field, "(code: $c)", "$c: String!")
 
 
+DROP_COPY = "ExecID,Symbol,Side,LastQty,LastPx,TransactTime\nWALK-1,BTC,BUY,1,100,2026-01-01T00:00:00Z\n"
+UPLOAD = _mutation("uploadDropCopy", "(input: $i)", "$i: UploadDropCopyInput!")
+RECONCILE = _mutation("runReconciliation", "(venueAccountId: $a)", "$a: ID!")
+IMPORT_SETTINGS = _mutation("importSettings", "(document: $d)", "$d: String!")
+RESOLVE_BREAK = _mutation("resolveBreak", '(id: $id, note: "walked")', "$id: ID!")
+
+
+async def _resolve_break(w: World) -> dict[str, Any]:
+    """A drop copy with an execution the books never made: the run has a break to resolve."""
+    document = """mutation($a: ID!) { runReconciliation(venueAccountId: $a, source: DROP_COPY) {
+      ... on ReconciliationRan { breaks { id } } } }"""
+    await _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}})
+    found = await w.client.query(document, {"a": w.account})
+    return await _do(w.client, RESOLVE_BREAK, {"id": found["runReconciliation"]["breaks"][0]["id"]})
+
+
 # field -> (audited action, success run, expected success outcome, refusal run or None, refusal outcome).
 # Order matters where a later case builds on an earlier one (2FA, kill switch, the wallet user).
 CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
@@ -419,6 +435,27 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, _mutation("withdraw", '(input: {amount: "99999999"})')),
         "DENIED",
     ),
+    "updateLeaderboardProfile": (
+        "leaderboard.update_profile",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "Walker 1"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateLeaderboardProfile", '(input: {displayName: "?"})')),
+        "DENIED",
+    ),
+    "createReferralCode": (
+        "referral.create_code",
+        lambda w: _do(w.client, _mutation("createReferralCode", f'(code: "W{uuid.uuid4().hex[:10]}")')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("createReferralCode", '(code: "ab")')),
+        "DENIED",
+    ),
+    "claimReward": (
+        "funds.claim_reward",
+        lambda w: _claim_after_a_referred_fill(w),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("claimReward", "")),  # nothing left to claim
+        "DENIED",
+    ),
     "sendUsdc": (
         "funds.send_usdc",
         lambda w: _send_usdc(w, w.boss),
@@ -473,6 +510,137 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, SEND_TEST_ALERT, {"m": "walk"}),
         "SUCCESS",
         lambda w: _do(w.client, SEND_TEST_ALERT, {"m": ""}),
+    "createStrategy": (
+        "strategy.create",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": STRATEGY_INPUT}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_STRATEGY, {"i": {**STRATEGY_INPUT, "name": ""}}),
+        "DENIED",
+    ),
+    "updateStrategy": (
+        "strategy.update",
+        lambda w: _strategy_then(w, UPDATE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_STRATEGY, {"id": to_global_id("Strategy", NOBODY), "i": STRATEGY_INPUT}),
+        "DENIED",
+    ),
+    "deleteStrategy": (
+        "strategy.delete",
+        lambda w: _strategy_then(w, DELETE_STRATEGY),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_STRATEGY, {"id": to_global_id("Strategy", NOBODY)}),
+        "DENIED",
+    ),
+    "uploadDropCopy": (
+        "reconciliation.upload_drop_copy",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": DROP_COPY}}),
+        "SUCCESS",
+        lambda w: _do(w.client, UPLOAD, {"i": {"venueAccountId": w.account, "format": "CSV", "content": "ExecID\n1"}}),
+        "DENIED",
+    ),
+    "runReconciliation": (
+        "reconciliation.run",
+        lambda w: _do(w.client, RECONCILE, {"a": w.account}),
+        "SUCCESS",
+        lambda w: _do(w.client, RECONCILE, {"a": to_global_id("VenueAccount", NOBODY)}),
+        "DENIED",
+    ),
+    "updateTradingSettings": (
+        "settings.update_trading",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {confirmAboveNotional: "100"})')),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateTradingSettings", '(input: {maxOrderNotional: "0"})')),
+        "DENIED",
+    ),
+    "updateDisplaySettings": (
+        "settings.update_display",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", "(input: {theme: DARK})")),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("updateDisplaySettings", '(input: {displayCurrency: "?"})')),
+        "DENIED",
+    ),
+    "importSettings": (
+        "settings.import",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 1, "display": {"theme": "LIGHT"}}'}),
+        "SUCCESS",
+        lambda w: _do(w.client, IMPORT_SETTINGS, {"d": '{"version": 7}'}),
+        "DENIED",
+    ),
+    "resolveBreak": (
+        "reconciliation.resolve_break",
+        _resolve_break,
+        "SUCCESS",
+        lambda w: _do(w.client, RESOLVE_BREAK, {"id": to_global_id("ReconciliationBreak", NOBODY)}),
+        "DENIED",
+    ),
+    "createQuickTradingSession": (
+        "trading_session.create_quick",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "10", "profitTarget": "5", "assetIndex": 0}}),
+        "SUCCESS",
+        lambda w: _do(w.client, QUICK_SESSION, {"i": {"budget": "1", "profitTarget": "5", "assetIndex": 0}}),
+        "DENIED",
+    ),
+    "createAdvancedTradingSession": (
+        "trading_session.create_advanced",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="10")}),
+        "SUCCESS",
+        lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="1")}),
+        "DENIED",
+    ),
+    "createBot": (
+        "bot.create",
+        lambda w: _bot_then(w, None),
+        "SUCCESS",
+        lambda w: _bot_then(w, None, name=""),
+        "DENIED",
+    ),
+    "updateBot": (
+        "bot.update",
+        lambda w: _bot_then(w, UPDATE_BOT),
+        "SUCCESS",
+        lambda w: _do(w.client, UPDATE_BOT, {"id": to_global_id("Bot", NOBODY), "i": {"name": "x"}}),
+        "DENIED",
+    ),
+    "deleteBot": (
+        "bot.delete",
+        lambda w: _bot_then(w, _bot_step("deleteBot")),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("deleteBot"), "startBot"),
+        "DENIED",
+    ),
+    "startBot": (
+        "bot.start",
+        lambda w: _bot_then(w, _bot_step("startBot"), "stopBot"),
+        "SUCCESS",
+        lambda w: _do(w.client, _bot_step("startBot"), {"id": to_global_id("Bot", NOBODY)}),
+        "DENIED",
+    ),
+    "stopBot": (
+        "bot.stop",
+        lambda w: _bot_then(w, _bot_step("stopBot"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("stopBot")),
+        "DENIED",
+    ),
+    "pauseBot": (
+        "bot.pause",
+        lambda w: _bot_then(w, _bot_step("pauseBot"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("pauseBot")),
+        "DENIED",
+    ),
+    "resumeBot": (
+        "bot.resume",
+        lambda w: _bot_then(w, _bot_step("resumeBot"), "startBot", "pauseBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("resumeBot")),
+        "DENIED",
+    ),
+    "stopBotEntries": (
+        "bot.stop_entries",
+        lambda w: _bot_then(w, _bot_step("stopBotEntries"), "startBot"),
+        "SUCCESS",
+        lambda w: _bot_then(w, _bot_step("stopBotEntries")),
         "DENIED",
     ),
 }
@@ -506,6 +674,57 @@ async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
 async def _test_alert_then(w: World, document: str) -> dict[str, Any]:
     sent = await w.client.query('mutation { sendTestAlert(message: "walk") { ... on AlertChanged { alert { id } } } }')
     return await _do(w.client, document, {"id": sent["sendTestAlert"]["alert"]["id"]})
+UPDATE_BOT = _mutation("updateBot", "(id: $id, input: $i)", "$id: ID!, $i: UpdateBotInput!")
+
+
+def _bot_step(field: str) -> str:
+    return _mutation(field, "(id: $id)", "$id: ID!")
+
+
+async def _bot_then(w: World, document: str | None, *steps: str, name: str = "walked") -> dict[str, Any]:
+    """A new bot (its strategy decides daily, so it never trades during the walk), taken through ``steps``,
+    then ``document`` on it; with no document, the answer of createBot itself."""
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    bot = {
+        "name": name,
+        "strategyId": body["createStrategy"]["strategy"]["id"],
+        "venueAccountId": w.account,
+        "allocatedCapital": "100",
+        "configuration": {"maxPositionSize": "10", "riskPerTrade": "1", "allowedPairs": ["BTC"], "interval": "1d"},
+    }
+    created = await _do(w.client, _mutation("createBot", "(input: $i)", "$i: CreateBotInput!"), {"i": bot})
+    if document is None:
+        return created
+    made = await w.client.query(
+        "mutation($i: CreateBotInput!) { createBot(input: $i) { ... on BotChanged { bot { id } } } }", {"i": bot}
+    )
+    bot_id = made["createBot"]["bot"]["id"]
+    for step in steps:
+        await _do(w.client, _bot_step(step), {"id": bot_id})
+    variables: dict[str, Any] = {"id": bot_id}
+    if "$i" in document:
+        variables["i"] = {"name": "renamed"}
+    return await _do(w.client, document, variables)
+
+
+CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
+UPDATE_STRATEGY = _mutation("updateStrategy", "(id: $id, input: $i)", "$id: ID!, $i: StrategyInput!")
+DELETE_STRATEGY = _mutation("deleteStrategy", "(id: $id)", "$id: ID!")
+STRATEGY_INPUT = {"name": "walked", "type": "GRID"}
+
+
+async def _strategy_then(w: World, document: str) -> dict[str, Any]:
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    variables: dict[str, Any] = {"id": body["createStrategy"]["strategy"]["id"]}
+    if "$i" in document:
+        variables["i"] = STRATEGY_INPUT
+    return await _do(w.client, document, variables)
 
 
 CREATE_RULE = _mutation("createComplianceRule", "(input: $i)", "$i: ComplianceRuleInput!")
@@ -514,6 +733,12 @@ DELETE_RULE = _mutation("deleteComplianceRule", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE = _mutation("acknowledgeViolation", "(id: $id)", "$id: ID!")
 RESOLVE = _mutation("resolveViolation", "(id: $id, note: $n)", "$id: ID!, $n: String!")
 ARM = _mutation("armDeadMansSwitch", "(timeoutSeconds: $t)", "$t: Int!")
+QUICK_SESSION = _mutation("createQuickTradingSession", "(input: $i)", "$i: CreateQuickTradingSessionInput!")
+ADVANCED_SESSION = _mutation("createAdvancedTradingSession", "(input: $i)", "$i: CreateAdvancedTradingSessionInput!")
+
+
+def _advanced(amount: str) -> dict[str, Any]:
+    return {"amount": amount, "executionStrategy": "CONSERVATIVE", "strategyDuration": "D1", "assetIndex": 1}
 
 
 def _inactive_rule(w: World) -> dict[str, Any]:
@@ -649,6 +874,14 @@ async def _send_usdc(w: World, recipient: GraphQLClient) -> dict[str, Any]:
     return await _do(
         w.client, _mutation("sendUsdc", "(input: $i)", "$i: SendUsdcInput!"), {"i": {"to": to, "amount": "1"}}
     )
+
+
+async def _claim_after_a_referred_fill(w: World) -> dict[str, Any]:
+    code = (await w.client.query("{ referralInfo { code } }"))["referralInfo"]["code"]
+    referred = await register(w.api, referral_code=code)
+    async with as_user(w.api.base_url, referred) as client:
+        await placed(client, await paper_account(client), symbol="BTC", quantity="0.001")
+    return await _do(w.client, _mutation("claimReward", ""))
 
 
 async def _rows_of(run: Run, w: World) -> list[tuple[str, str]]:

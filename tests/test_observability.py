@@ -11,104 +11,99 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient
 from models.audit import AuditEntry
 
 from .accounts import Account, as_user, register
-from .support import LegConfig, ServerHandle, own_database, spawn_servers, wait_until
+from .support import LegConfig, ServerHandle, metric_value, own_database, scrape_metrics, spawn_servers, wait_until
 from .trading import paper_account, placed
 
 pytestmark = pytest.mark.usefixtures("admin")
 
 
-async def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of /metrics, by (name, labels), parsed by prometheus-client's own parser."""
-    async with httpx.AsyncClient() as client:
-        response = await client.get(url + "/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
 async def test_operation_counters_and_error_codes_move_by_exactly_what_was_sent(
     server: ServerHandle, api: GraphQLClient
 ) -> None:
-    before = await _scrape(server.url)
+    before = await scrape_metrics(server.url)
     for _ in range(3):
         await api.query("query MetricsProbe { instruments { symbol } }")
     bad = await api.execute('query MetricsBadInput { instrument(symbol: "NOPE") { symbol } }')
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-    after = await _scrape(server.url)
+    after = await scrape_metrics(server.url)
 
     ok = {"operation_type": "query", "operation": "MetricsProbe", "outcome": "ok"}
-    assert _value(after, "graphql_operations_total", **ok) - _value(before, "graphql_operations_total", **ok) == 3
+    assert (
+        metric_value(after, "graphql_operations_total", **ok) - metric_value(before, "graphql_operations_total", **ok)
+        == 3
+    )
     failed = {"operation_type": "query", "operation": "MetricsBadInput", "outcome": "error"}
     assert (
-        _value(after, "graphql_operations_total", **failed) == _value(before, "graphql_operations_total", **failed) + 1
+        metric_value(after, "graphql_operations_total", **failed)
+        == metric_value(before, "graphql_operations_total", **failed) + 1
     )
     code = {"code": "BAD_USER_INPUT"}
-    assert _value(after, "graphql_errors_total", **code) == _value(before, "graphql_errors_total", **code) + 1
+    assert (
+        metric_value(after, "graphql_errors_total", **code) == metric_value(before, "graphql_errors_total", **code) + 1
+    )
     timed = {"operation_type": "query", "operation": "MetricsProbe"}
     count = "graphql_operation_duration_seconds_count"
-    assert _value(after, count, **timed) - _value(before, count, **timed) == 3
+    assert metric_value(after, count, **timed) - metric_value(before, count, **timed) == 3
 
 
 async def test_client_chosen_operation_names_cannot_grow_the_series(server: ServerHandle, api: GraphQLClient) -> None:
     weird = "query " + "x" * 80 + " { instruments { symbol } }"  # over 64 characters: counted as "other"
-    before = await _scrape(server.url)
+    before = await scrape_metrics(server.url)
     await api.query(weird)
-    after = await _scrape(server.url)
+    after = await scrape_metrics(server.url)
     other = {"operation_type": "query", "operation": "other", "outcome": "ok"}
-    assert _value(after, "graphql_operations_total", **other) == _value(before, "graphql_operations_total", **other) + 1
+    assert (
+        metric_value(after, "graphql_operations_total", **other)
+        == metric_value(before, "graphql_operations_total", **other) + 1
+    )
     assert not any("x" * 80 in dict(labels).get("operation", "") for _, labels in after)
 
 
 async def test_orders_sockets_bus_and_feed_figures(server: ServerHandle, api: GraphQLClient, trader: Account) -> None:
-    before = await _scrape(server.url)
+    before = await scrape_metrics(server.url)
     async with as_user(api.base_url, trader) as client:
         account = await paper_account(client)
         order = await placed(client, account, quantity="0.01")
     assert order["status"] == "FILLED"
-    after = await _scrape(server.url)
-    assert _value(after, "orders", status="FILLED") == _value(before, "orders", status="FILLED") + 1
-    assert _value(after, "bus_published_total", kind="orders") > _value(before, "bus_published_total", kind="orders")
-    assert _value(after, "feed_ticks_total") > 0  # the in-process server leads the feed
+    after = await scrape_metrics(server.url)
+    assert metric_value(after, "orders", status="FILLED") == metric_value(before, "orders", status="FILLED") + 1
+    assert metric_value(after, "bus_published_total", kind="orders") > metric_value(
+        before, "bus_published_total", kind="orders"
+    )
+    assert metric_value(after, "feed_ticks_total") > 0  # the in-process server leads the feed
     assert ("feed_lag_seconds", frozenset()) in after
 
-    sockets = _value(after, "live_connections", transport="websocket")
+    sockets = metric_value(after, "live_connections", transport="websocket")
     async with GraphQLWSClient(
         server.ws_url, connection_params={"authorization": f"Bearer {trader.access_token}"}
     ) as ws:
         stream = await ws.subscribe('subscription { priceTicks(symbols: ["BTC"]) { sequence snapshot } }')
         assert (await stream.data())["priceTicks"]["snapshot"] is True
         assert (await stream.data())["priceTicks"]["snapshot"] is False  # a tick delivered by the bus
-        live = await _scrape(server.url)
-        assert _value(live, "live_connections", transport="websocket") == sockets + 1
-        assert _value(live, "live_subscriptions") >= 1
+        live = await scrape_metrics(server.url)
+        assert metric_value(live, "live_connections", transport="websocket") == sockets + 1
+        assert metric_value(live, "live_subscriptions") >= 1
         delivered = {"kind": "price"}
-        assert _value(live, "bus_delivered_total", **delivered) > _value(before, "bus_delivered_total", **delivered)
+        assert metric_value(live, "bus_delivered_total", **delivered) > metric_value(
+            before, "bus_delivered_total", **delivered
+        )
 
     async def socket_counted_out() -> bool:
-        return _value(await _scrape(server.url), "live_connections", transport="websocket") == sockets
+        return metric_value(await scrape_metrics(server.url), "live_connections", transport="websocket") == sockets
 
     await wait_until(socket_counted_out, timeout=10)
 
 
 @pytest.mark.legs("postgres")
 async def test_pool_use_is_reported_on_postgresql(server: ServerHandle, leg: LegConfig) -> None:
-    samples = await _scrape(server.url)
-    assert _value(samples, "database_pool_connections", state="max") == leg.settings().database_pool_size
-    assert _value(samples, "database_pool_connections", state="in_use") >= 0
+    samples = await scrape_metrics(server.url)
+    assert metric_value(samples, "database_pool_connections", state="max") == leg.settings().database_pool_size
+    assert metric_value(samples, "database_pool_connections", state="in_use") >= 0
 
 
 async def test_request_id_is_echoed_generated_or_replaced(server: ServerHandle) -> None:

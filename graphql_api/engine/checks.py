@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models.killswitch import KillScope
 from models.orders import OrderType, Side
 from models.positions import Position
+from models.preferences import Preferences
 from models.venues import Balance
 
 from ..rejections import FundsShort, Invalid, KillSwitchBlocked
@@ -86,8 +87,34 @@ async def stop_not_crossed(trade: PreTrade) -> None:
         )
 
 
+async def order_notional_limit(conn: BaseDBAsyncClient, req: OrderRequest, mark: Decimal) -> None:
+    """The user's self-imposed max order notional (their preferences): quantity × the limit price (the stop
+    price of a STOP, the mark for a MARKET order) above it refuses the order, whatever its side."""
+    limit: Decimal | None = (
+        await Preferences.filter(user_id=req.user_id)
+        .using_db(conn)
+        .first()
+        .values_list("max_order_notional", flat=True)  # type: ignore[assignment]
+    )
+    if limit is None:
+        return
+    price = req.price if req.price is not None else req.stop_price if req.stop_price is not None else mark
+    notional = req.quantity * price
+    if notional > limit:
+        raise Invalid(
+            f"the order's notional {serialize_decimal(notional)} is above your max order notional "
+            f"{serialize_decimal(limit)}",
+            code="MAX_ORDER_NOTIONAL",
+            field="quantity",
+        )
+
+
+async def self_limit(trade: PreTrade) -> None:
+    await order_notional_limit(trade.conn, trade.req, trade.mark)
+
+
 # In order: the first refusal wins (a blocked trader hears about the kill switch, not about funds).
-PRE_TRADE_CHECKS: list[PreTradeCheck] = [kill_switch, held_quantity, stop_not_crossed]
+PRE_TRADE_CHECKS: list[PreTradeCheck] = [kill_switch, held_quantity, stop_not_crossed, self_limit]
 
 
 async def run_checks(trade: PreTrade) -> None:

@@ -19,6 +19,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models.funds import EntryKind, LedgerEntry
 from models.venues import Balance
 
+from . import journal
+
 SYSTEM_OPENING = "system:opening"
 SYSTEM_DEPOSITS = "system:deposits"
 SYSTEM_WITHDRAWALS = "system:withdrawals"
@@ -124,6 +126,16 @@ class Postings:
         )
 
     async def flush(self) -> None:
+        """Write the rows, and the venue's own record of the same cash movements (the execution journal,
+        ``engine/journal.py``); an opening posting restates a balance the venue already holds."""
         if self.rows:
             await LedgerEntry.bulk_create(self.rows, using_db=self.conn)
+            await journal.record_cash(
+                self.conn,
+                [
+                    (row.account_id, row.kind.value, row.amount)
+                    for row in self.rows
+                    if row.ledger_account.startswith("va:") and row.kind != EntryKind.OPENING
+                ],
+            )
             self.rows = []

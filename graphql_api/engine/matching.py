@@ -44,9 +44,13 @@ from ..events.positions import PositionChanged
 from ..pubsub import Bus
 from ..rejections import FundsShort
 from ..settings import Settings
-from . import compliance  # noqa: F401  (its stage joins the pre-trade pipeline on import)
+from . import (
+    compliance,  # noqa: F401  (its stage joins the pre-trade pipeline on import)
+    journal,
+)
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
+from .fills import FillFacts, after_fill
 from .types import Changes, OrderRequest
 
 log = logging.getLogger(__name__)
@@ -138,6 +142,7 @@ class PaperEngine:
             price=req.price,
             stop_price=req.stop_price,
             client_order_id=req.client_order_id,
+            bot_id=req.bot_id,
             status=OrderStatus.OPEN,
         )
         await order.save(using_db=conn)
@@ -300,6 +305,8 @@ class PaperEngine:
         fee = fee_for(price, quantity, rate)
         notional = price * quantity
         remaining_before = order.quantity - order.filled_quantity
+        realized: Decimal | None = None
+        closed_cost = Decimal(0)
         if order.side == Side.BUY:
             if order.reserved_cash:
                 release = (
@@ -319,8 +326,10 @@ class PaperEngine:
                 order.reserved_quantity -= quantity
                 position.reserved_quantity -= quantity
             cash.total += notional - fee
-            position.realized_pnl += _store((price - position.average_entry_price) * quantity)
-            position.cost_basis -= _store(position.average_entry_price * quantity)
+            realized = _store((price - position.average_entry_price) * quantity)
+            closed_cost = _store(position.average_entry_price * quantity)
+            position.realized_pnl += realized
+            position.cost_basis -= closed_cost
             position.quantity -= quantity
             if position.quantity == 0:
                 position.average_entry_price = Decimal(0)
@@ -332,7 +341,7 @@ class PaperEngine:
         order.fees += fee
         if cash.total < 0 or cash.reserved < 0 or position.quantity < 0:
             raise RuntimeError(f"accounting invariant broken on order {order.id}")  # a bug: roll everything back
-        await Fill.create(
+        fill = await Fill.create(
             order_id=order.id,
             account_id=order.account_id,
             symbol=order.symbol,
@@ -343,6 +352,11 @@ class PaperEngine:
             liquidity=liquidity,
             using_db=conn,
         )
+        await journal.record_fill(
+            conn, order, fill, cash_delta=journal.spot_cash_effect(order.side, price, quantity, fee)
+        )
+        facts = FillFacts(str(order.user_id), fill.created_at, notional, fee, realized, closed_cost, fill.id)
+        await after_fill(conn, facts, self.settings.referral_reward_rate)
 
     def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:
         """End an order: release whatever it still reserves."""

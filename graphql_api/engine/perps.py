@@ -35,8 +35,11 @@ from models.perps import FundingPayment, FundingRound, Liquidation, MarginMode, 
 from models.venues import Balance
 
 from ..rejections import FundsShort, Invalid, KillSwitchBlocked
+from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
+from .checks import order_notional_limit
+from .fills import FillFacts, after_fill
 from .ledger import SYSTEM_FEES, SYSTEM_FUNDING, SYSTEM_INSURANCE, SYSTEM_TRADING, Postings
 from .ticks import Marks
 from .types import Changes, OrderRequest
@@ -91,6 +94,13 @@ def liquidation_price_of(
     return mg.liquidation_price(
         position.symbol, position.size, position.entry_price, risk.cross_value - risk.cross_maintenance
     )
+
+
+def _closed_cost(position: PerpPosition, delta: Decimal) -> Decimal:
+    """The entry value of what a fill of signed ``delta`` closes (0 when it opens or adds)."""
+    if position.size == 0 or (position.size > 0) == (delta > 0):
+        return ZERO
+    return mg.q12(min(abs(delta), abs(position.size)) * position.entry_price)
 
 
 def _apply(position: PerpPosition, delta: Decimal, price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
@@ -192,6 +202,7 @@ class PerpEngine:
                 code="REDUCE_ONLY",
                 field="reduceOnly",
             )
+        await order_notional_limit(conn, req, last.price)
 
         order = Order(
             account_id=req.account_id,
@@ -204,6 +215,7 @@ class PerpEngine:
             price=req.price,
             stop_price=None,
             client_order_id=req.client_order_id,
+            bot_id=req.bot_id,
             status=OrderStatus.OPEN,
         )
         await order.save(using_db=conn)
@@ -219,6 +231,7 @@ class PerpEngine:
         rate = self.settings.taker_fee
         for level in sweep(levels, req.quantity, req.side.value, req.price):
             fee = mg.q8(level.price * level.quantity * rate)
+            closed_cost = _closed_cost(position, delta_sign * level.quantity)
             realized, isolated, released = _apply(position, delta_sign * level.quantity, level.price)
             cash.reserved += isolated - released
             position.isolated_margin += isolated - released
@@ -231,7 +244,7 @@ class PerpEngine:
             order.filled_quantity += level.quantity
             order.filled_notional += level.price * level.quantity
             order.fees += fee
-            await Fill.create(
+            fill = await Fill.create(
                 order_id=order.id,
                 account_id=req.account_id,
                 symbol=req.symbol,
@@ -242,6 +255,13 @@ class PerpEngine:
                 liquidity=Liquidity.TAKER,
                 using_db=conn,
             )
+            # The cash side of a perp execution (PnL, fee) is journaled with the ledger's postings.
+            await journal.record_fill(conn, order, fill, cash_delta=Decimal(0))
+            closed = realized if closed_cost else None
+            facts = FillFacts(
+                req.user_id, fill.created_at, level.price * level.quantity, fee, closed, closed_cost, fill.id
+            )
+            await after_fill(conn, facts, self.settings.referral_reward_rate)
         if order.filled_quantity:
             order.average_price = mg.q12(order.filled_notional / order.filled_quantity)
         if order.filled_quantity == order.quantity:
@@ -320,7 +340,10 @@ class PerpEngine:
             for p in doomed:
                 mark = marks[p.symbol].mark
                 size, entry = p.size, p.entry_price
+                closed_cost = _closed_cost(p, -size)
                 realized, _, released = _apply(p, -size, mark)
+                forced = FillFacts(str(p.user_id), datetime.now(UTC), abs(size) * mark, ZERO, realized, closed_cost)
+                await after_fill(conn, forced, self.settings.referral_reward_rate)
                 p.realized_pnl += realized
                 p.last_price = mark
                 cash.reserved -= released

@@ -24,6 +24,7 @@ class OrderRequest:
     # A perp account's order (the Hyperliquid paper venue), and whether it may only reduce the position.
     perp: bool = False
     reduce_only: bool = False
+    bot_id: str | None = None  # the bot placing it, if any
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -23,11 +23,13 @@ from models.venues import Balance, Environment, VenueAccount
 
 from .. import audit
 from ..audit import Action
-from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_WITHDRAWALS, Postings
+from ..engine.ledger import SYSTEM_DEPOSITS, SYSTEM_REWARDS, SYSTEM_WITHDRAWALS, Postings
 from ..engine.matching import lock_account
 from ..engine.perps import PERP_VENUE
 from ..ownership import Actor
+from ..periods import day_start, next_start, period_start
 from ..rejections import FundsShort, Invalid, Missing
+from . import referrals
 from .deps import Deps
 from .perps import perp_account, withdrawable
 
@@ -83,7 +85,9 @@ async def _default_account(user_id: object) -> VenueAccount | None:
     )
 
 
-async def _source(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+async def source_account(actor: Actor, account_id: str | None, *, create: bool) -> VenueAccount:
+    """The named perp account of the caller, or their first Hyperliquid paper account (``create``: opened
+    when they have none)."""
     if account_id is not None:
         return await perp_account(actor, account_id)
     account = await _default_account(actor.user.id)
@@ -94,8 +98,34 @@ async def _source(actor: Actor, account_id: str | None, *, create: bool) -> Venu
     return await _open_perp_account(actor.user.id)
 
 
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+async def _post(
+    conn: Any,
+    actor: Actor,
+    action: Action,
+    account: VenueAccount,
+    cash: Balance,
+    kind: EntryKind,
+    amount: Decimal,
+    counter: str,
+    **detail: Any,
+) -> Moved:
+    """Post one movement of the caller's cash against a system account, save the cash and write the
+    success audit row, in the caller's transaction (under its account lock)."""
+    postings = Postings(conn)
+    await postings.move(cash, actor.user.id, kind, amount, counter, **detail)
+    mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
+    await postings.flush()
+    await cash.save(using_db=conn)
+    await audit.by(
+        actor,
+        action,
+        Outcome.SUCCESS,
+        target_type="VenueAccount",
+        target_id=account.id,
+        detail={"amount": str(abs(amount)), **detail},
+        conn=conn,
+    )
+    return Moved(str(account.id), cash.total, mine)
 
 
 async def deposit(
@@ -115,13 +145,13 @@ async def deposit(
                     field="txHash",
                 )
             raise Invalid("live deposits credit live accounts, which this deployment does not hold", field="txHash")
-        account = await _source(actor, account_id, create=True)
+        account = await source_account(actor, account_id, create=True)
         limit = deps.settings.paper_deposit_daily_limit
         async with in_transaction() as conn:
             # The user row serialises one user's deposits, so the daily sum is checked against every other.
             await User.filter(id=actor.user.id).using_db(conn).select_for_update().get()
             await lock_account(conn, str(account.id))
-            since = _day_start(datetime.now(UTC))
+            since = day_start(datetime.now(UTC))
             amounts = (
                 await LedgerEntry.filter(user_id=actor.user.id, kind=EntryKind.DEPOSIT, created_at__gte=since)
                 .using_db(conn)
@@ -136,21 +166,9 @@ async def deposit(
                     field="amount",
                 )
             cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
-            postings = Postings(conn)
-            await postings.move(cash, actor.user.id, EntryKind.DEPOSIT, amount, SYSTEM_DEPOSITS, paper=True)
-            mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
-            await postings.flush()
-            await cash.save(using_db=conn)
-            await audit.by(
-                actor,
-                Action.FUNDS_DEPOSIT,
-                Outcome.SUCCESS,
-                target_type="VenueAccount",
-                target_id=account.id,
-                detail={"amount": str(amount)},
-                conn=conn,
+            return await _post(
+                conn, actor, Action.FUNDS_DEPOSIT, account, cash, EntryKind.DEPOSIT, amount, SYSTEM_DEPOSITS, paper=True
             )
-    return Moved(str(account.id), cash.total, mine)
 
 
 async def withdraw(
@@ -162,7 +180,7 @@ async def withdraw(
         amount = _amount(amount)
         if destination is not None and not is_hex_address(destination.strip().lower()):
             raise Invalid("destination must be an EVM address", field="destination")
-        account = await _source(actor, account_id, create=False)
+        account = await source_account(actor, account_id, create=False)
         async with in_transaction() as conn:
             await lock_account(conn, str(account.id))
             cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
@@ -176,22 +194,11 @@ async def withdraw(
                     available=free,
                     field="amount",
                 )
-            postings = Postings(conn)
             detail = {"destination": to_checksum_address(destination.strip().lower())} if destination else {}
-            await postings.move(cash, actor.user.id, EntryKind.WITHDRAWAL, -amount, SYSTEM_WITHDRAWALS, **detail)
-            mine = [r for r in postings.rows if r.ledger_account.startswith("va:")]
-            await postings.flush()
-            await cash.save(using_db=conn)
-            await audit.by(
-                actor,
-                Action.FUNDS_WITHDRAW,
-                Outcome.SUCCESS,
-                target_type="VenueAccount",
-                target_id=account.id,
-                detail={"amount": str(amount), **detail},
-                conn=conn,
+            kind = EntryKind.WITHDRAWAL
+            return await _post(
+                conn, actor, Action.FUNDS_WITHDRAW, account, cash, kind, -amount, SYSTEM_WITHDRAWALS, **detail
             )
-    return Moved(str(account.id), cash.total, mine)
 
 
 async def _recipient(to: str, field: str = "to") -> User:
@@ -221,6 +228,23 @@ async def _recipient(to: str, field: str = "to") -> User:
     return user
 
 
+async def claim_reward(actor: Actor, account_id: str | None = None) -> Moved:
+    """Credit the caller's unclaimed referral rewards to a Hyperliquid paper account of theirs (the first,
+    opened if none) as one REWARD posting. Exactly once: the rewards are taken by a conditional UPDATE in
+    the posting's transaction (``referrals.take_unclaimed``), so racing claims credit them once between them."""
+    async with audit.refusals(actor, Action.FUNDS_CLAIM_REWARD, target_type="VenueAccount", target_id=account_id or ""):
+        account = await source_account(actor, account_id, create=True)
+        async with in_transaction() as conn:
+            await lock_account(conn, str(account.id))
+            claim = uuid.uuid4()
+            amount = await referrals.take_unclaimed(conn, actor.user.id, claim)
+            if amount <= 0:
+                raise Invalid("you have no unclaimed referral rewards", code="NO_REWARDS")
+            cash = await Balance.get(account_id=account.id, asset=account.quote_asset, using_db=conn)
+            action, kind = Action.FUNDS_CLAIM_REWARD, EntryKind.REWARD
+            return await _post(conn, actor, action, account, cash, kind, amount, SYSTEM_REWARDS, claim=str(claim))
+
+
 async def send_usdc(deps: Deps, actor: Actor, to: str, amount: Decimal, account_id: str | None = None) -> Moved:
     """Move USDC from the caller's perp account to another user's (their first Hyperliquid paper account,
     opened if they have none), atomically: both legs in one transaction under both account locks, taken
@@ -230,7 +254,7 @@ async def send_usdc(deps: Deps, actor: Actor, to: str, amount: Decimal, account_
         recipient = await _recipient(to)
         if recipient.id == actor.user.id:
             raise Invalid("you cannot send USDC to yourself", code="SELF_TRANSFER", field="to")
-        source = await _source(actor, account_id, create=False)
+        source = await source_account(actor, account_id, create=False)
         target = await _default_account(recipient.id)
         if target is None:
             async with in_transaction() as conn:
@@ -316,23 +340,6 @@ class Income:
 INCOME_KINDS = [EntryKind.REALIZED_PNL, EntryKind.LIQUIDATION, EntryKind.INSURANCE, EntryKind.FEE, EntryKind.FUNDING]
 INCOME_KINDS.append(EntryKind.REWARD)
 MAX_BUCKETS = 400
-
-
-def period_start(at: datetime, period: Period) -> datetime:
-    day = _day_start(at)
-    if period == Period.DAY:
-        return day
-    if period == Period.WEEK:
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def next_start(at: datetime, period: Period) -> datetime:
-    if period == Period.DAY:
-        return at + timedelta(days=1)
-    if period == Period.WEEK:
-        return at + timedelta(days=7)
-    return (at.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 async def income(user_id: str, start: datetime, end: datetime, bucket: Period) -> Income:

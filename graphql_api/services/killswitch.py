@@ -23,6 +23,7 @@ from ..events.killswitch import KillSwitchFlipped
 from ..ownership import Actor
 from ..rejections import Invalid, NotAllowed, Rejection
 from .alerts import announce, raise_alert
+from . import bots
 from .deps import Deps
 from .orders import submit
 
@@ -109,7 +110,8 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
     The protocol (the placement half is ``lock_for_trading``):
 
     1. *Switch on.* One short transaction locks the switch row ``FOR UPDATE``, sets it active and writes
-       the history event and the audit row, and commits. Placements never lock the switch row, so this
+       the history event and the audit row, stops every running or paused bot in scope, and commits.
+       Placements never lock the switch row, so this
        waits only for another change of the same switch, never for the order flow. (Placements used to
        take it ``FOR SHARE``; PostgreSQL kept granting new share locks ahead of the waiting ``FOR
        UPDATE``, and an activation waited for the whole storm to end.)
@@ -152,9 +154,12 @@ async def _activate(deps: Deps, actor: Actor, scope: KillScope, reason: str, tar
     """
     async with in_transaction() as conn:
         switch, event = await _flip(conn, actor, scope, reason, True, target, level)
+        stopped = await bots.stop_in_scope(conn, None if scope == KillScope.GLOBAL else actor.user_id, reason)
     await publish(
         deps.bus, KillSwitchFlipped(channel_key=switch_key(scope, actor.user_id), scope=scope.value, active=True)
     )
+    for bot, line in stopped:
+        await bots.announce(deps, bot, line)
 
     changes = Changes()
     cancelled = 0

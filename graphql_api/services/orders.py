@@ -40,6 +40,7 @@ class OrderSpec:
     time_in_force: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
     reduce_only: bool = False
+    bot_id: str | None = None  # the bot placing it, if any
 
 
 @dataclass
@@ -110,6 +111,7 @@ async def validate(actor: Actor, spec: OrderSpec) -> OrderRequest:
         client_order_id=spec.client_order_id,
         perp=perp,
         reduce_only=spec.reduce_only,
+        bot_id=spec.bot_id,
     )
 
 

@@ -80,7 +80,7 @@ async def register(
             return RegistrationPending(message=message, email=done.user.email or "")
         return signed_in(ctx, done.signed_in)
 
-    action = signin.register(ctx, ctx.client, input.email, input.password, input.name)
+    action = signin.register(ctx, ctx.client, input.email, input.password, input.name, input.referral_code)
     answered: RegisterResult = await result(action, answer)
     return answered
 

@@ -63,6 +63,32 @@ async def _audit(
     )
 
 
+def check_timezone(value: str, field: str = "timezone") -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(_NOT_A_ZONE, field=field) from None
+    if value not in available_timezones():
+        raise Invalid(_NOT_A_ZONE, field=field)
+    return value
+
+
+def check_language(value: str, field: str = "language") -> str:
+    if not _LANGUAGE.match(value):
+        raise Invalid("language must be a BCP 47 tag such as en or pt-BR", field=field)
+    return value
+
+
+def check_notifications(given: dict[str, Any], prefix: str = "") -> dict[str, bool]:
+    """Known notification choices with boolean values; the first other one is refused, named."""
+    for key, value in given.items():
+        if key not in NOTIFICATION_DEFAULTS:
+            raise Invalid(f"unknown notification choice {key}", field=prefix + key)
+        if not isinstance(value, bool):
+            raise Invalid(f"{key} must be true or false", field=prefix + key)
+    return dict(given)
+
+
 async def update_profile(
     deps: Deps, actor: Actor, *, name: str | None = None, timezone: str | None = None, language: str | None = None
 ) -> User:
@@ -70,17 +96,9 @@ async def update_profile(
     if name is not None:
         changes["name"] = check_name(name)
     if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise Invalid(_NOT_A_ZONE, field="timezone") from None
-        if timezone not in available_timezones():
-            raise Invalid(_NOT_A_ZONE, field="timezone")
-        changes["timezone"] = timezone
+        changes["timezone"] = check_timezone(timezone)
     if language is not None:
-        if not _LANGUAGE.match(language):
-            raise Invalid("language must be a BCP 47 tag such as en or pt-BR", field="language")
-        changes["language"] = language
+        changes["language"] = check_language(language)
     if changes:
         async with in_transaction() as conn:
             await User.filter(id=actor.user_id).using_db(conn).update(**changes)
@@ -91,9 +109,7 @@ async def update_profile(
 
 async def update_notification_preferences(deps: Deps, actor: Actor, given: dict[str, bool]) -> User:
     """Merge ``given`` choices over the stored ones (and the defaults for any never set)."""
-    unknown = sorted(set(given) - set(NOTIFICATION_DEFAULTS))
-    if unknown:
-        raise Invalid(f"unknown notification choice {unknown[0]}", field=unknown[0])
+    check_notifications(given)
     stored = (await _fresh(actor)).notification_preferences or {}
     merged = {**NOTIFICATION_DEFAULTS, **stored, **given}
     async with in_transaction() as conn:

@@ -45,10 +45,10 @@ def check_password(password: str, field: str, email: str | None = None) -> None:
         raise Invalid(f"{field} must not be the email address", field=field)
 
 
-def check_name(raw: str) -> str:
+def check_name(raw: str, field: str = "name") -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 100:
-        raise Invalid("name must be 1 to 100 characters", field="name")
+        raise Invalid("name must be 1 to 100 characters", field=field)
     return name
 
 

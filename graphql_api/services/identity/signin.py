@@ -28,6 +28,7 @@ from ...ownership import Actor
 from ...ratelimit import guess_failed, reserve_guess
 from ...rejections import BadCredentials, BadTwoFactorCode, Invalid, NotActive, SignInRequired, TwoFactorNeeded
 from ...sessions import announce_session_ended
+from .. import referrals
 from ..deps import Deps
 from .credentials import check_name, check_password, consume_totp, create_user, lock_users, normalise_email
 
@@ -58,11 +59,15 @@ def not_active(user: User) -> NotActive:
     )
 
 
-async def register(deps: Deps, client: ClientInfo, email: str, password: str, name: str) -> Registered:
-    """The first account becomes ADMIN; later ones TRADER, ACTIVE in open registration mode, else PENDING."""
+async def register(
+    deps: Deps, client: ClientInfo, email: str, password: str, name: str, referral_code: str | None = None
+) -> Registered:
+    """The first account becomes ADMIN; later ones TRADER, ACTIVE in open registration mode, else PENDING.
+    A referral code, when given, must be an active user's: the new user is then theirs (referred_by)."""
     email = normalise_email(email)
     check_password(password, "password", email)
     name = check_name(name)
+    referrer = await referrals.referrer(referral_code) if referral_code else None
     password_hash = hash_password(password)
     async with in_transaction() as conn:
         await lock_users(conn)
@@ -81,6 +86,7 @@ async def register(deps: Deps, client: ClientInfo, email: str, password: str, na
             name=name,
             role=role,
             status=status,
+            referred_by_id=referrer.id if referrer else None,
         )
         if not active:
             return Registered(user, None)

@@ -22,6 +22,7 @@ from ...auth import ClientInfo, open_session, utcnow
 from ...errors import RateLimited
 from ...rejections import BadSignature, Invalid, Rejection
 from ...settings import Settings
+from .. import referrals
 from ..deps import Deps
 from .credentials import create_user
 from .signin import SignedIn, not_active
@@ -191,10 +192,10 @@ async def verify(deps: Deps, client: ClientInfo, proof: Proof) -> SignedIn:
     existing = await User.get_or_none(wallet_address=address)
     referrer: User | None = None
     if existing is None and proof.referral_code:
-        referrer = await User.get_or_none(referral_code=proof.referral_code.strip().upper())
-        if referrer is None:
-            bad = Invalid("referral code does not exist", code="INVALID_REFERRAL_CODE", field="referralCode")
-            raise await refuse(bad, "bad_referral")
+        try:
+            referrer = await referrals.referrer(proof.referral_code)
+        except Invalid as bad:
+            raise await refuse(bad, "bad_referral") from None
     if existing is not None and existing.status != UserStatus.ACTIVE:
         await audit.record(
             Action.AUTH_WALLET_LOGIN,

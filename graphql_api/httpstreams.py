@@ -1,0 +1,357 @@
+"""Subscriptions over plain HTTP, for users whose proxies block WebSockets.
+
+Taken from the requests to ``/graphql`` that ask for a stream; every other request goes on to the GraphQL view:
+
+- **graphql-sse, distinct connections mode** (https://github.com/enisdenjo/graphql-sse, PROTOCOL.md): GET or
+  POST with ``Accept: text/event-stream``; the response is the operation's results as ``event: next`` (data:
+  the execution result) and finally ``event: complete``. Errors before execution come as a ``next`` too, as the
+  protocol asks (a 4xx would leave a browser's EventSource with nothing to show).
+- **Apollo's multipart subscriptions** (``Accept: multipart/mixed;subscriptionSpec=1.0``): parts of
+  ``{"payload": result}``, a ``{}`` heartbeat part every 5 s, ``{"payload": null, "errors": [...]}`` when the
+  transport ends the stream.
+
+Every operation runs through ``schema.stream``, the path graphql-transport-ws takes, so per-event
+authorization, snapshot-then-delta and sequence numbers are the WebSocket's. A request authenticates as any
+HTTP request does (Bearer, or the cookie under the same CSRF rule); a stream of a signed-in caller ends, with an
+UNAUTHENTICATED error, as soon as its session does (``sessions.session_end``). Streams count against
+MAX_SOCKETS_PER_IP and MAX_SOCKETS_PER_USER as sockets do (429 past them).
+
+When the client goes away, the operation's task is cancelled and its result generator closed (``aclose``)
+before the request returns, so its bus subscriptions are released at once rather than when the garbage
+collector finds the generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from cross_web import HTTPException, StarletteRequestAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData, process_result
+from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from . import metrics
+from .context import Context
+from .errors import ServiceUnavailable, error_response, unavailable_response
+from .loaders import Loaders
+from .sessions import session_end
+from .settings import Settings
+from .socketlimits import SocketRegistry
+from .units import Seconds
+
+log = logging.getLogger(__name__)
+
+# Chunks waiting for a slow client before the operation itself waits (backpressure, as a socket's send has).
+_OUTBOX_SIZE = 256
+Payload = dict[str, Any]
+
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Wire:
+    """How one transport writes events; ``op_id`` is None on a stream that carries a single operation."""
+
+    name: str
+    headers: dict[str, str]
+    opening: str
+    heartbeat: str
+    heartbeat_interval: Seconds
+
+    def next(self, op_id: str | None, payload: Payload) -> str:
+        raise NotImplementedError
+
+    def complete(self, op_id: str | None) -> str:
+        raise NotImplementedError
+
+    def failed(self, errors: list[Payload]) -> str:
+        """The last words of a stream the transport ends (its session ended): the errors, then the end."""
+        raise NotImplementedError
+
+
+class SSEWire(Wire):
+    """graphql-sse's events, written by strawberry's SSE encoder (one ``data`` line of JSON each)."""
+
+    name = "sse"
+    headers = dict(SSETransport.headers)
+    # An empty comment at once: some browsers only fire ``open`` once a first chunk arrives.
+    opening = ":\r\n\r\n"
+    heartbeat = ":\r\n\r\n"
+    heartbeat_interval = 12.0  # graphql-sse's own server pings every 12 s
+
+    def __init__(self) -> None:
+        self._encoder = SSETransport()
+
+    def next(self, op_id: str | None, payload: Payload) -> str:
+        data = payload if op_id is None else {"id": op_id, "payload": payload}
+        return self._encoder.encode_event("next", dumps(data))
+
+    def complete(self, op_id: str | None) -> str:
+        return self._encoder.encode_event("complete", None if op_id is None else dumps({"id": op_id}))
+
+    def failed(self, errors: list[Payload]) -> str:
+        return self.next(None, {"errors": errors}) + self.complete(None)
+
+
+class MultipartWire(Wire):
+    """Apollo's multipart subscription parts, written by strawberry's multipart encoder."""
+
+    name = "multipart"
+    headers = {
+        "Content-Type": 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0',
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+    }
+    heartbeat_interval = 5.0  # the protocol's heartbeat
+
+    def __init__(self) -> None:
+        self._encoder = MultipartSubscriptionTransport()
+        self.opening = f"--{self._encoder.separator}"
+        self.heartbeat = self._part({})
+
+    def _part(self, value: object) -> str:
+        return self._encoder.encode_multipart_data(value, dumps)
+
+    def next(self, op_id: str | None, payload: Payload) -> str:
+        return self._part({"payload": payload})
+
+    def complete(self, op_id: str | None) -> str:
+        return "--\r\n"  # closes the last delimiter: ``--graphql--``
+
+    def failed(self, errors: list[Payload]) -> str:
+        return self._part({"payload": None, "errors": errors}) + self.complete(None)
+
+
+SSE = SSEWire()
+MULTIPART = MultipartWire()
+
+
+def requested_wire(request: Request) -> Wire | None:
+    """The stream the request's Accept asks for, if any (strawberry's own Accept parsing)."""
+    accept = request.headers.get("accept", "")
+    if SSETransport().accepts(accept):
+        return SSE
+    if MULTIPART._encoder.accepts(accept):
+        return MULTIPART
+    return None
+
+
+def allowed_operations(method: str, wire: Wire) -> tuple[OperationType, ...]:
+    """Multipart carries subscriptions only (Apollo sends the rest as plain requests); an event stream carries
+    any operation but a mutation over GET (a GET must not change anything; EventSource can only GET)."""
+    if wire is MULTIPART:
+        return (OperationType.SUBSCRIPTION,)
+    if method == "GET":
+        return (OperationType.QUERY, OperationType.SUBSCRIPTION)
+    return (OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION)
+
+
+def result_payload(result: object) -> Payload:
+    """One execution result as the wire carries it. Incremental delivery (``@defer``) has no form here."""
+    if isinstance(result, ExecutionResult):
+        return dict(process_result(result))
+    return {"errors": [{"message": "incremental delivery is not supported over this transport"}]}
+
+
+async def drain(source: AsyncIterator[object], emit: Callable[[Payload], Awaitable[None]]) -> None:
+    """Send every result of ``source``; close it deterministically however this ends (cancelled included)."""
+    async with contextlib.aclosing(source):  # type: ignore[type-var]
+        async for result in source:
+            await emit(result_payload(result))
+            if not isinstance(result, ExecutionResult):
+                return
+
+
+def session_ended_errors(reason: str) -> list[Payload]:
+    return [{"message": f"the stream ended: {reason}", "extensions": {"code": "UNAUTHENTICATED"}}]
+
+
+class StreamEnded(Exception):
+    """The client went away."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _write(send: Send, wire: Wire, outbox: asyncio.Queue[str | None]) -> None:
+    """Send what the operations put in ``outbox`` until a None, and a heartbeat whenever nothing came for an
+    interval. A failed send means the client is gone."""
+    while True:
+        try:
+            # Not wait_for: on Python 3.11 it drops a cancellation that lands as the get completes.
+            async with asyncio.timeout(wire.heartbeat_interval):
+                chunk = await outbox.get()
+        except TimeoutError:
+            chunk = wire.heartbeat
+        if chunk is None:
+            return
+        try:
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        except OSError as exc:
+            raise StreamEnded from exc
+
+
+async def _finish(*tasks: asyncio.Future[Any] | None) -> None:
+    live = [task for task in tasks if task is not None]
+    for task in live:
+        task.cancel()
+    await asyncio.gather(*live, return_exceptions=True)
+
+
+async def serve_stream(
+    receive: Receive,
+    send: Send,
+    wire: Wire,
+    context: Context,
+    produce: Callable[[asyncio.Queue[str | None]], Awaitable[None]],
+    on_session_end: Callable[[str], list[str]],
+) -> None:
+    """Answer with one event stream: ``produce`` puts the operations' chunks (and None when done) into the
+    outbox, a writer sends them with heartbeats. It ends when produce is done, the client leaves, or the
+    caller's session ends (``on_session_end(reason)`` gives the last chunks); the operations are stopped and
+    their generators closed before this returns."""
+    await send({"type": "http.response.start", "status": 200, "headers": _raw_headers(wire.headers)})
+    outbox: asyncio.Queue[str | None] = asyncio.Queue(_OUTBOX_SIZE)
+    outbox.put_nowait(wire.opening)
+    producer = asyncio.ensure_future(produce(outbox))
+    writer = asyncio.ensure_future(_write(send, wire, outbox))
+    gone = asyncio.ensure_future(_disconnected(receive))
+    principal = context.principal
+    ended = asyncio.ensure_future(session_end(context.settings, context.bus, principal)) if principal else None
+    try:
+        with metrics.LIVE_CONNECTIONS.labels(wire.name).track_inprogress():
+            watched = {producer, writer, gone} | ({ended} if ended else set())
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            if producer in done and not producer.cancelled() and producer.exception() is not None:
+                log.error("%s stream failed", wire.name, exc_info=producer.exception())
+            elif producer in done:
+                done, _ = await asyncio.wait(watched - {producer}, return_when=asyncio.FIRST_COMPLETED)
+            if principal is not None and ended in done and not gone.done():
+                reason = ended.result()
+                log.info("ending the %s stream of session %s: %s", wire.name, principal.session_id, reason)
+                await _finish(producer)
+                for chunk in on_session_end(reason):
+                    await outbox.put(chunk)
+                await outbox.put(None)
+                await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _finish(producer, writer, ended)
+        if not gone.done():
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await _finish(gone)
+
+
+def _raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+
+class StreamSupport:
+    """What every HTTP stream needs from the application: the view (its schema, request parsing and context),
+    the settings and the connection caps."""
+
+    def __init__(self, view: GraphQL[Context, None], settings: Settings, registry: SocketRegistry) -> None:
+        self.view = view
+        self.settings = settings
+        self.registry = registry
+
+    async def context(self, request: Request) -> Context:
+        """The caller, authenticated as for any HTTP request, on a context that may run subscriptions; loaders
+        that batch without caching, since the context lives as long as the stream (as a socket's does)."""
+        context: Context = await self.view.get_context(request, None)  # type: ignore[arg-type]
+        context.loaders = Loaders(cache=False)
+        context.streaming = True
+        return context
+
+    async def operation(self, request: Request) -> GraphQLRequestData:
+        data = await self.view.parse_http_body(StarletteRequestAdapter(request))
+        if isinstance(data, list):
+            raise HTTPException(400, "a stream carries one operation, not a batch")
+        return data
+
+    def run(
+        self, context: Context, data: GraphQLRequestData, allowed: tuple[OperationType, ...]
+    ) -> Awaitable[AsyncIterator[object]]:
+        return self.view.schema.stream(
+            data.query,
+            variable_values=data.variables,
+            context_value=context,
+            operation_name=data.operation_name,
+            operation_extensions=data.extensions,
+            allowed_operation_types=allowed,
+        )
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, request: Request, context: Context) -> AsyncIterator[Response | None]:
+        """Hold a connection place while the stream is open; yields the refusal (429) when there is none."""
+        address = context.client.ip
+        user = context.principal.user_id if context.principal else None
+        refused = self.registry.admit(self.settings, address, user)
+        if refused is not None:
+            yield error_response(refused, "CONNECTION_LIMIT_EXCEEDED", 429)
+            return
+        try:
+            yield None
+        finally:
+            self.registry.release(address, user)
+
+
+class HTTPStreams:
+    """The ASGI app on ``/graphql``: streams for the requests that ask for one, the GraphQL view for the rest."""
+
+    def __init__(self, support: StreamSupport) -> None:
+        self.support = support
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        wire = requested_wire(request)
+        if wire is None or request.method not in ("GET", "POST"):
+            await self.support.view(scope, receive, send)
+            return
+        try:
+            response = await self._distinct(request, wire, send)
+        except HTTPException as exc:
+            response = error_response(exc.reason, "BAD_REQUEST", exc.status_code)
+        except ServiceUnavailable:
+            response = unavailable_response()
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def _distinct(self, request: Request, wire: Wire, send: Send) -> Response | None:
+        """One operation on its own stream; None once the stream has been answered."""
+        support = self.support
+        data = await support.operation(request)
+        context = await support.context(request)
+        allowed = allowed_operations(request.method, wire)
+        async with support.admitted(request, context) as refused:
+            if refused is not None:
+                return refused
+
+            async def produce(outbox: asyncio.Queue[str | None]) -> None:
+                source = await support.run(context, data, allowed)
+
+                async def emit(payload: Payload) -> None:
+                    await outbox.put(wire.next(None, payload))
+
+                await drain(source, emit)
+                await outbox.put(wire.complete(None))
+                await outbox.put(None)
+
+            def last_words(reason: str) -> list[str]:
+                return [wire.failed(session_ended_errors(reason))]
+
+            await serve_stream(request.receive, send, wire, context, produce, last_words)
+        return None
