@@ -510,6 +510,8 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, SEND_TEST_ALERT, {"m": "walk"}),
         "SUCCESS",
         lambda w: _do(w.client, SEND_TEST_ALERT, {"m": ""}),
+        "DENIED",
+    ),
     "createStrategy": (
         "strategy.create",
         lambda w: _do(w.client, CREATE_STRATEGY, {"i": STRATEGY_INPUT}),
@@ -674,6 +676,8 @@ async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
 async def _test_alert_then(w: World, document: str) -> dict[str, Any]:
     sent = await w.client.query('mutation { sendTestAlert(message: "walk") { ... on AlertChanged { alert { id } } } }')
     return await _do(w.client, document, {"id": sent["sendTestAlert"]["alert"]["id"]})
+
+
 UPDATE_BOT = _mutation("updateBot", "(id: $id, input: $i)", "$id: ID!, $i: UpdateBotInput!")
 
 

@@ -22,8 +22,8 @@ from ..events import publish
 from ..events.killswitch import KillSwitchFlipped
 from ..ownership import Actor
 from ..rejections import Invalid, NotAllowed, Rejection
-from .alerts import announce, raise_alert
 from . import bots
+from .alerts import announce, raise_alert
 from .deps import Deps
 from .orders import submit
 
