@@ -99,8 +99,11 @@ else:
 
 
 def parameters_view(strategy_type: s.StrategyType, stored: dict[str, Any]) -> Any:
+    """The stored parameters as their GraphQL type; a parameter the stored document predates reads as its default."""
+    values: dict[str, Any] = {name: default for name, default, _ in bounds_of(PARAMETERS[strategy_type])}
+    values.update(stored)
     kind = PARAMETER_TYPES[strategy_type]
-    return kind(**{name: (value if isinstance(value, int) else Decimal(value)) for name, value in stored.items()})
+    return kind(**{name: (value if isinstance(value, int) else Decimal(value)) for name, value in values.items()})
 
 
 def parameters_given(data: Any) -> dict[str, dict[str, Any] | None]:

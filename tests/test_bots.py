@@ -401,7 +401,7 @@ async def test_a_running_bot_trades_its_strategy_through_the_order_path_within_i
     assert performance["totalTrades"] == len(filled_orders) == performance["tradesLast24h"]
     assert Decimal(performance["dailyVolume"]) == volume
     assert Decimal(performance["averageTradeSize"]) == volume / len(filled_orders)
-    assert Decimal(performance["errorRate"]) == 0
+    assert Decimal(performance["errorRate"]) == 0, await _logs(me, bot["id"], "WARNING")
     assert Decimal(performance["orderLatencyMs"]) > 0
 
 
@@ -469,7 +469,9 @@ async def test_a_strategy_that_raises_puts_only_its_bot_in_error(me: GraphQLClie
     broken_bot = await _bot(me, strategy, account, interval="tick")
     good_bot = await _bot(me, healthy, account, interval="1d")
     # Stored parameters that no longer hold (written past the API's validation): building the strategy raises.
-    await StrategyRow.filter(id=pk(strategy)).update(parameters={"fast_period": 1, "slow_period": 3})
+    await StrategyRow.filter(id=pk(strategy)).update(
+        parameters={"fast_period": 9, "slow_period": 3, "position_size": "0.5", "stop_loss": "0", "take_profit": "0"}
+    )
     await _step(me, "startBot", good_bot["id"])
     await _step(me, "startBot", broken_bot["id"])
 

@@ -338,14 +338,18 @@ class BotRunner:
         try:
             placed = await place_order(self._deps, held.actor, spec)
         except Rejection as refused:
-            line = await bot_log(
-                bot.id,
-                LogLevel.WARNING,
-                f"{side.value} {amount} {symbol} refused: {refused.message}",
-                code=refused.code,
-                refused=True,
-                mark=str(mark),
-            )
+            if refused.code == "BOT_NOT_RUNNING":
+                # The stop (or pause) committed while this tick decided: the stop won, not an error of the bot.
+                line = await bot_log(bot.id, LogLevel.INFO, f"{side.value} {amount} {symbol} not placed: bot stopped")
+            else:
+                line = await bot_log(
+                    bot.id,
+                    LogLevel.WARNING,
+                    f"{side.value} {amount} {symbol} refused: {refused.message}",
+                    code=refused.code,
+                    refused=True,
+                    mark=str(mark),
+                )
         else:
             driver.tags[str(placed.order.id)] = reason
             line = await bot_log(
