@@ -21,7 +21,7 @@ import pytest
 from graphql_api.client import GraphQLClient, GraphQLWSClient
 
 from .accounts import Account, register
-from .support import LegConfig, ServerHandle, check_services, run_server
+from .support import LegConfig, ServerHandle, check_services, own_database, run_server, spawn_servers
 
 ALL_LEGS = ("sqlite", "postgres")
 
@@ -95,3 +95,20 @@ async def admin(server: ServerHandle) -> Account:
 @pytest.fixture
 async def trader(api: GraphQLClient, admin: Account) -> Account:
     return await register(api)
+
+
+@pytest.fixture(scope="module")
+async def frozen(leg: LegConfig, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The URL of a server whose market never moves (feed off, fresh database at step 0)."""
+    directory: Path = tmp_path_factory.mktemp("frozen")
+    env = leg.env(
+        DATABASE_URL=await own_database(leg, directory, "frozen"),
+        BROADCAST_NAMESPACE="test-frozen",
+        DATA_DIR=str(directory),
+        FEED_ENABLED="false",
+    )
+    async with spawn_servers([env], directory) as (proc,):
+        await proc.wait_ready()
+        async with GraphQLClient(proc.url) as api:
+            await register(api)  # the first account is the admin; the traders below are ordinary users
+        yield proc.url

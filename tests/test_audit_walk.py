@@ -312,6 +312,21 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         ),
         "DENIED",
     ),
+    "placeRoutedOrder": (
+        "order.place_routed",
+        lambda w: _do(
+            w.client,
+            _mutation("placeRoutedOrder", "(input: $i)", "$i: PlaceRoutedOrderInput!"),
+            {"i": {"symbol": "BTC", "side": "BUY", "quantity": "0.001", "venueAccountIds": [w.account]}},
+        ),
+        "SUCCESS",
+        lambda w: _do(
+            w.client,
+            _mutation("placeRoutedOrder", "(input: $i)", "$i: PlaceRoutedOrderInput!"),
+            {"i": {"symbol": "BTC", "side": "BUY", "quantity": "0", "venueAccountIds": [w.account]}},
+        ),
+        "DENIED",
+    ),
     "cancelOrder": (
         "order.cancel",
         lambda w: _cancel_resting(w),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ import pytest
 from graphql_api.client import GraphQLClient
 
 from .accounts import as_user, register
-from .support import LegConfig, own_database, spawn_servers
 from .trading import ORDER, cash, paper_account, place, placed, position
 
 BOOK = "query($s: String!) { orderBook(symbol: $s, depth: 50) { markPrice step bids { price quantity } asks { price quantity } } }"
@@ -35,23 +33,6 @@ ASKS = [("96254.9", "0.05786"), ("96274.2", "0.11082"), ("96293.5", "0.12")]
 BIDS = [("96245.1", "0.15346"), ("96225.8", "0.11877")]
 # The whole ask side, 50 levels: what a buy larger than the book can take.
 ASK_DEPTH = Decimal("18.61362")
-
-
-@pytest.fixture(scope="module")
-async def frozen(leg: LegConfig, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """The URL of a server whose market never moves (feed off, fresh database at step 0)."""
-    directory: Path = tmp_path_factory.mktemp("frozen")
-    env = leg.env(
-        DATABASE_URL=await own_database(leg, directory, "frozen"),
-        BROADCAST_NAMESPACE="test-frozen",
-        DATA_DIR=str(directory),
-        FEED_ENABLED="false",
-    )
-    async with spawn_servers([env], directory) as (proc,):
-        await proc.wait_ready()
-        async with GraphQLClient(proc.url) as api:
-            await register(api)  # the first account is the admin; the traders below are ordinary users
-        yield proc.url
 
 
 @pytest.fixture

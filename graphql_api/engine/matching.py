@@ -48,6 +48,7 @@ from . import (
     compliance,  # noqa: F401  (its stage joins the pre-trade pipeline on import)
     journal,
 )
+from .basis import MAX_BASIS, REFERENCE, quotes_with_basis, venue_mark
 from .book import Book, Level, available, build_book, sweep
 from .checks import PreTrade, run_checks
 from .fills import FillFacts, after_fill
@@ -104,13 +105,22 @@ async def lock_for_trading(conn: BaseDBAsyncClient, account_id: str, user_id: st
     return None
 
 
+def _crosses(book: Book, status: OrderStatus, side: Side, price: Decimal | None, stop: Decimal | None) -> bool:
+    """Whether a working order is due at this book: a stop its venue's mark reached, or a limit it crosses."""
+    if status == OrderStatus.PENDING:
+        assert stop is not None
+        return book.mark >= stop if side == Side.BUY else book.mark <= stop
+    assert price is not None
+    return price >= book.asks[0].price if side == Side.BUY else price <= book.bids[0].price
+
+
 class PaperEngine:
     def __init__(self, settings: Settings, bus: Bus) -> None:
         self.settings = settings
         self.bus = bus
-        # The latest book of each symbol: every order in one feed step trades against the same levels,
-        # and rebuilding them per order costs more than the rest of the matching.
-        self._books: dict[str, Book] = {}
+        # The latest book of each (venue, symbol): every order in one feed step trades against the same
+        # levels, and rebuilding them per order costs more than the rest of the matching.
+        self._books: dict[tuple[str, str], Book] = {}
         from .perps import PerpEngine  # perps builds on this engine's books and locks
 
         self.perps = PerpEngine(self)
@@ -125,8 +135,8 @@ class PaperEngine:
             return await self.perps.place(req, conn, changes, blocking)
         last = await LastPrice.filter(instrument__symbol=req.symbol).using_db(conn).select_related("instrument").get()
         instrument = last.instrument
-        book = self.book(instrument, last.step, last.price)
         cash = await self._cash(conn, req.account_id)
+        book = self.book(instrument, last.step, last.price, cash.account.venue_id, last.ts)
         position = await self._position(conn, req.account_id, req.user_id, req.symbol)
 
         await run_checks(PreTrade(req=req, conn=conn, mark=last.price, cash=cash, position=position, blocking=blocking))
@@ -156,9 +166,16 @@ class PaperEngine:
         await self._save(conn, order, cash, position)
         return order
 
-    def book(self, instrument: Instrument, step: int, mark: Decimal) -> Book:
-        """The full synthetic book of ``instrument`` at a feed step (built once per step and reused)."""
-        cached = self._books.get(instrument.symbol)
+    def book(
+        self, instrument: Instrument, step: int, mark: Decimal, venue: str = REFERENCE, at: datetime | None = None
+    ) -> Book:
+        """The full synthetic book of ``instrument`` on ``venue`` at a feed step (built once per step and
+        reused): around the feed ``mark``, or for a venue that quotes with a basis around its venue mark at
+        the tick's time ``at`` (``engine/basis.py``)."""
+        if at is not None:
+            mark = venue_mark(venue, instrument.symbol, at, mark, instrument.tick_size)
+        key = (venue if quotes_with_basis(venue) else REFERENCE, instrument.symbol)
+        cached = self._books.get(key)
         if cached is not None and cached.step == step and cached.mark == mark:
             return cached
         book = build_book(
@@ -170,7 +187,7 @@ class PaperEngine:
             lot=instrument.lot_size,
             level_notional=self.settings.book_level_notional,
         )
-        self._books[instrument.symbol] = book
+        self._books[key] = book
         return book
 
     def _stop_reservation_price(self, order: Order) -> Decimal:
@@ -181,9 +198,10 @@ class PaperEngine:
         return order.stop_price * (Decimal(1) + STOP_SLIPPAGE)
 
     async def _cash(self, conn: BaseDBAsyncClient, account_id: str) -> Balance:
-        """The account's quote-asset balance (created with the paper account), in one query."""
+        """The account's quote-asset balance (created with the paper account) with its account (whose venue
+        prices the book), in one query."""
         quote = Subquery(VenueAccount.filter(id=account_id).values("quote_asset"))
-        return await Balance.filter(account_id=account_id, asset=quote).using_db(conn).get()
+        return await Balance.filter(account_id=account_id, asset=quote).using_db(conn).select_related("account").get()
 
     async def _position(self, conn: BaseDBAsyncClient, account_id: str, user_id: str, symbol: str) -> Position:
         position = await Position.get_or_none(account_id=account_id, symbol=symbol, using_db=conn)
@@ -439,27 +457,39 @@ class PaperEngine:
     async def on_tick(self, marks: dict[str, tuple[Decimal, int]]) -> Changes:
         """Trigger stops and fill resting limits that the new marks cross. Run by the feed leader only."""
         changes = Changes()
-        instruments = {i.symbol: i for i in await Instrument.filter(symbol__in=list(marks))}
+        lasts = await LastPrice.filter(instrument__symbol__in=list(marks)).select_related("instrument")
+        instruments = {last.instrument.symbol: (last.instrument, last.ts) for last in lasts}
         for symbol, (mark, step) in marks.items():
-            book = self.book(instruments[symbol], step, mark)
-            best_ask = book.asks[0].price
-            best_bid = book.bids[0].price
+            instrument, at = instruments[symbol]
+            book = self.book(instrument, step, mark)
+            # Candidates within the widest basis of any venue (one indexed query); each is then judged
+            # exactly against its own venue's book and mark.
+            low, high = Decimal(1) - MAX_BASIS, Decimal(1) + MAX_BASIS
             due = (
                 await Order.filter(symbol=symbol)
                 .filter(
-                    Q(status=OrderStatus.PENDING, side=Side.BUY, stop_price__lte=mark)
-                    | Q(status=OrderStatus.PENDING, side=Side.SELL, stop_price__gte=mark)
-                    | Q(status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED], side=Side.BUY, price__gte=best_ask)
+                    Q(status=OrderStatus.PENDING, side=Side.BUY, stop_price__lte=mark * high)
+                    | Q(status=OrderStatus.PENDING, side=Side.SELL, stop_price__gte=mark * low)
                     | Q(
-                        status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED], side=Side.SELL, price__lte=best_bid
+                        status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED],
+                        side=Side.BUY,
+                        price__gte=book.asks[0].price * low,
+                    )
+                    | Q(
+                        status__in=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED],
+                        side=Side.SELL,
+                        price__lte=book.bids[0].price * high,
                     )
                 )
                 .order_by("created_at")
-                .values_list("id", "account_id")
+                .values_list("id", "account_id", "account__venue_id", "status", "side", "price", "stop_price")
             )
-            for order_id, account_id in due:
+            for order_id, account_id, venue, status, side, price, stop_price in due:
+                own = self.book(instrument, step, mark, str(venue), at)
+                if not _crosses(own, OrderStatus(status), Side(side), price, stop_price):
+                    continue
                 try:
-                    changes.merge(await self._work(str(order_id), str(account_id), book, mark))
+                    changes.merge(await self._work(str(order_id), str(account_id), own, own.mark))
                 except Exception:
                     # One broken order must not stop matching for everyone; it is logged in full.
                     log.exception("matching order %s failed", order_id)
