@@ -235,7 +235,8 @@ async def run_server(settings: Settings) -> AsyncIterator[ServerHandle]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await wait_until(lambda: server.started or task.done(), timeout=30)
+        # Startup migrates a fresh database: generous, as a busy CI machine may be slow at it.
+        await wait_until(lambda: server.started or task.done(), timeout=180)
         if not server.started:
             await task
             raise RuntimeError("server failed to start")
