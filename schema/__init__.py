@@ -25,6 +25,7 @@ from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     alerts,
+    audit,
     bots,
     compliance,
     funds,
@@ -71,6 +72,7 @@ DOMAINS: list[ModuleType] = [
     reconciliation,
     trading_sessions,
     preferences,
+    audit,
 ]
 
 
