@@ -122,6 +122,7 @@ class Action(StrEnum):
     SETTINGS_IMPORT = "settings.import"
     TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
     TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
+    AUDIT_EXPORT = "audit.export"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).
