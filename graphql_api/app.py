@@ -38,6 +38,7 @@ from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
 from .engine.bots import BotRunner
+from .engine.copying import CopyDispatcher
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
@@ -93,6 +94,7 @@ class Resources:
         self.after_tick.register("alerts", self._publish_alerts)
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
@@ -369,8 +371,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.copying_enabled:
+                    resources.copying = CopyDispatcher(
+                        resources, interval=settings.copy_dispatch_interval, ttl=settings.copy_claim_ttl
+                    )
+                    resources.copying.start()
                 yield
             finally:
+                if resources.copying is not None:
+                    await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
                 credentials.cancel()

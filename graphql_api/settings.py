@@ -163,6 +163,9 @@ class Settings:
     bots_enabled: bool = True
     bot_lease_ttl: Seconds = 5.0
     bot_lease_renew: Seconds = 1.0
+    copying_enabled: bool = True
+    copy_dispatch_interval: Seconds = 0.2
+    copy_claim_ttl: Seconds = 30.0
     referral_reward_rate: Decimal = Decimal("0.2")
 
     @property
@@ -300,6 +303,9 @@ class Settings:
             bots_enabled=_bool(env, "BOTS_ENABLED", True),
             bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
             bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
+            copying_enabled=_bool(env, "COPYING_ENABLED", True),
+            copy_dispatch_interval=float(_decimal(env, "COPY_DISPATCH_INTERVAL", "0.2")),
+            copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
         )
 

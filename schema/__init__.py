@@ -24,6 +24,7 @@ from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
+    agents,
     alerts,
     bots,
     compliance,
@@ -68,6 +69,7 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    agents,
     reconciliation,
     trading_sessions,
     preferences,
