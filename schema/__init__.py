@@ -124,7 +124,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=node.node_types(),
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not suggestions, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            disable_field_suggestions=not suggestions,
+            scalar_map=SCALAR_MAP,
+            # A JSON array of operations (Apollo's BatchHttpLink); the view caps it with a clearer message.
+            batching_config={"max_operations": settings.max_batch_size if settings else 10},
+        ),
     )
 
 
