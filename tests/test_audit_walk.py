@@ -685,6 +685,34 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _bot_then(w, _bot_step("stopBotEntries")),
         "DENIED",
     ),
+    "publishAgent": (
+        "agent.publish",
+        lambda w: _agent_then(w, None),
+        "SUCCESS",
+        lambda w: _agent_then(w, None, name=""),
+        "DENIED",
+    ),
+    "unpublishAgent": (
+        "agent.unpublish",
+        lambda w: _agent_then(w, UNPUBLISH_AGENT),
+        "SUCCESS",
+        lambda w: _do(w.boss, UNPUBLISH_AGENT, {"id": to_global_id("Agent", NOBODY)}),
+        "DENIED",
+    ),
+    "subscribeToAgent": (
+        "agent.subscribe",
+        lambda w: _agent_then(w, SUBSCRIBE_AGENT),
+        "SUCCESS",
+        lambda w: _agent_then(w, SUBSCRIBE_AGENT, allocation="0"),
+        "DENIED",
+    ),
+    "unsubscribeFromAgent": (
+        "agent.unsubscribe",
+        lambda w: _agent_then(w, UNSUBSCRIBE_AGENT),
+        "SUCCESS",
+        lambda w: _do(w.client, UNSUBSCRIBE_AGENT, {"s": to_global_id("AgentSubscription", NOBODY)}),
+        "DENIED",
+    ),
 }
 
 CREATE_PRICE_ALERT = _mutation("createPriceAlert", "(input: $i)", "$i: PriceAlertInput!")
@@ -752,6 +780,54 @@ async def _bot_then(w: World, document: str | None, *steps: str, name: str = "wa
     if "$i" in document:
         variables["i"] = {"name": "renamed"}
     return await _do(w.client, document, variables)
+
+
+PUBLISH_AGENT = _mutation("publishAgent", "(input: $i)", "$i: PublishAgentInput!")
+UNPUBLISH_AGENT = _mutation("unpublishAgent", "(id: $id)", "$id: ID!")
+SUBSCRIBE_AGENT = _mutation(
+    "subscribeToAgent", "(agentId: $id, venueAccountId: $a, allocation: $x)", "$id: ID!, $a: ID!, $x: Decimal!"
+)
+UNSUBSCRIBE_AGENT = _mutation("unsubscribeFromAgent", "(subscriptionId: $s, closePositions: true)", "$s: ID!")
+
+
+async def _agent_then(w: World, document: str | None, name: str = "walked", allocation: str = "100") -> dict[str, Any]:
+    """A bot of the trader (never started) published by the admin as an agent, then ``document`` on it; with no
+    document, the answer of publishAgent itself. Subscribing copies into a second account of the trader."""
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    bot = {
+        "name": "walked agent",
+        "strategyId": body["createStrategy"]["strategy"]["id"],
+        "venueAccountId": w.account,
+        "allocatedCapital": "100",
+        "configuration": {"maxPositionSize": "10", "riskPerTrade": "1", "allowedPairs": ["BTC"], "interval": "1d"},
+    }
+    made = await w.client.query(
+        "mutation($i: CreateBotInput!) { createBot(input: $i) { ... on BotChanged { bot { id } } } }", {"i": bot}
+    )
+    bot_id = made["createBot"]["bot"]["id"]
+    agent = {"botId": bot_id, "name": name, "profile": "MODERATE"}
+    if document is None:
+        return await _do(w.boss, PUBLISH_AGENT, {"i": agent})
+    published = await w.boss.query(
+        "mutation($i: PublishAgentInput!) { publishAgent(input: $i) { ... on AgentChanged { agent { id } } } }",
+        {"i": agent},
+    )
+    agent_id = published["publishAgent"]["agent"]["id"]
+    if document is UNPUBLISH_AGENT:
+        return await _do(w.boss, document, {"id": agent_id})
+    account = await paper_account(w.client)
+    variables = {"id": agent_id, "a": account, "x": allocation}
+    if document is SUBSCRIBE_AGENT:
+        return await _do(w.client, document, variables)
+    subscribed = await w.client.query(
+        "mutation($id: ID!, $a: ID!, $x: Decimal!) { subscribeToAgent(agentId: $id, venueAccountId: $a, "
+        "allocation: $x) { ... on AgentSubscriptionChanged { subscription { id } } } }",
+        variables,
+    )
+    return await _do(w.client, document, {"s": subscribed["subscribeToAgent"]["subscription"]["id"]})
 
 
 CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
