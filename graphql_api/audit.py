@@ -104,6 +104,11 @@ class Action(StrEnum):
     SETTINGS_IMPORT = "settings.import"
     TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
     TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
+    TRADING_SESSION_CLOSE_POSITION = "trading_session.close_position"
+    TRADING_SESSION_CLOSE_TRADE = "trading_session.close_trade"
+    TRADING_SESSION_CLOSE_ASSET = "trading_session.close_position_by_asset"
+    TRADING_SESSION_CLOSE_SIGNED = "trading_session.close_position_with_signature"
+    TRADING_SESSION_ENGINE_RUN = "trading_session.run_engine"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).
