@@ -105,6 +105,11 @@ class Action(StrEnum):
     BOT_PAUSE = "bot.pause"
     BOT_RESUME = "bot.resume"
     BOT_STOP_ENTRIES = "bot.stop_entries"
+    AGENT_PUBLISH = "agent.publish"
+    AGENT_UNPUBLISH = "agent.unpublish"
+    AGENT_SUBSCRIBE = "agent.subscribe"
+    AGENT_UNSUBSCRIBE = "agent.unsubscribe"
+    AGENT_COPY_ORDER = "agent.copy_order"
     LEADERBOARD_UPDATE_PROFILE = "leaderboard.update_profile"
     REFERRAL_CREATE_CODE = "referral.create_code"
     FUNDS_CLAIM_REWARD = "funds.claim_reward"
@@ -122,6 +127,11 @@ class Action(StrEnum):
     SETTINGS_IMPORT = "settings.import"
     TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
     TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
+    TRADING_SESSION_CLOSE_POSITION = "trading_session.close_position"
+    TRADING_SESSION_CLOSE_TRADE = "trading_session.close_trade"
+    TRADING_SESSION_CLOSE_ASSET = "trading_session.close_position_by_asset"
+    TRADING_SESSION_CLOSE_SIGNED = "trading_session.close_position_with_signature"
+    TRADING_SESSION_ENGINE_RUN = "trading_session.run_engine"
     AUDIT_EXPORT = "audit.export"
 
 

@@ -65,7 +65,7 @@ async def backward(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0030_alerts')]
+    dependencies = [('trading', '0041_agents'), ('trading', '0043_session_engine')]
 
     initial = False
 
