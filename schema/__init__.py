@@ -35,6 +35,7 @@ from resolvers import (
     killswitch,
     leaderboard,
     market,
+    monitoring,
     node,
     orders,
     perps,
@@ -75,6 +76,7 @@ DOMAINS: list[ModuleType] = [
     trading_sessions,
     preferences,
     audit,
+    monitoring,
 ]
 
 
