@@ -429,7 +429,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     resources.bots.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
-                        resources, interval=settings.copy_dispatch_interval, ttl=settings.copy_claim_ttl
+                        resources,
+                        interval=settings.copy_dispatch_interval,
+                        ttl=settings.copy_claim_ttl,
+                        concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()
                 yield
