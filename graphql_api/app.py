@@ -52,7 +52,7 @@ from .metrics import metrics_endpoint
 from .observability import RequestId
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import alerts, compliance, deadman
+from .services import alerts, compliance, deadman, vaults
 from .services.alerts import prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
@@ -62,6 +62,8 @@ from .tracing import Tracing
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
 LISTENER_READY_TIMEOUT = 10.0
+# How often the feed leader looks for vaults whose fee period ended.
+VAULT_FEE_CHECK_SECONDS = 5.0
 
 
 class Resources:
@@ -91,6 +93,8 @@ class Resources:
         self.after_tick.register("funding", self.engine.perps.fund)
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
+        self.after_tick.register("vault_fees", self._crystallize_vault_fees)
+        self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
         self.database_ping: asyncio.Future[None] | None = None
@@ -121,6 +125,13 @@ class Resources:
     async def _publish_alerts(self, marks: Marks) -> None:
         """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
         await alerts.publish_pending(self.bus)
+
+    async def _crystallize_vault_fees(self, marks: Marks) -> None:
+        """Charge the performance fee of every vault whose fee period ended (checked every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_vault_check:
+            self._next_vault_check = now + VAULT_FEE_CHECK_SECONDS
+            await vaults.crystallize_due(datetime.now(UTC))
 
     def lease(self) -> Lease:
         if self.settings.is_sqlite:

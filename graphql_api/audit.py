@@ -99,6 +99,10 @@ class Action(StrEnum):
     SETTINGS_IMPORT = "settings.import"
     TRADING_SESSION_CREATE_QUICK = "trading_session.create_quick"
     TRADING_SESSION_CREATE_ADVANCED = "trading_session.create_advanced"
+    VAULT_CREATE = "vault.create"
+    VAULT_DEPOSIT = "vault.deposit"
+    VAULT_WITHDRAW = "vault.withdraw"
+    VAULT_CRYSTALLIZE = "vault.crystallize"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

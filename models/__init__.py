@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "models.apikeys",
     "models.trading_sessions",
     "models.bots",
+    "models.vaults",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -43,6 +43,7 @@ from resolvers import (
     referrals,
     strategies,
     trading_sessions,
+    vaults,
     venues,
 )
 
@@ -68,6 +69,7 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    vaults,
     reconciliation,
     trading_sessions,
     preferences,
