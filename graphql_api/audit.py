@@ -82,6 +82,11 @@ class Action(StrEnum):
     BOT_PAUSE = "bot.pause"
     BOT_RESUME = "bot.resume"
     BOT_STOP_ENTRIES = "bot.stop_entries"
+    AGENT_PUBLISH = "agent.publish"
+    AGENT_UNPUBLISH = "agent.unpublish"
+    AGENT_SUBSCRIBE = "agent.subscribe"
+    AGENT_UNSUBSCRIBE = "agent.unsubscribe"
+    AGENT_COPY_ORDER = "agent.copy_order"
     LEADERBOARD_UPDATE_PROFILE = "leaderboard.update_profile"
     REFERRAL_CREATE_CODE = "referral.create_code"
     FUNDS_CLAIM_REWARD = "funds.claim_reward"
@@ -103,6 +108,11 @@ class Action(StrEnum):
     VAULT_DEPOSIT = "vault.deposit"
     VAULT_WITHDRAW = "vault.withdraw"
     VAULT_CRYSTALLIZE = "vault.crystallize"
+    TRADING_SESSION_CLOSE_POSITION = "trading_session.close_position"
+    TRADING_SESSION_CLOSE_TRADE = "trading_session.close_trade"
+    TRADING_SESSION_CLOSE_ASSET = "trading_session.close_position_by_asset"
+    TRADING_SESSION_CLOSE_SIGNED = "trading_session.close_position_with_signature"
+    TRADING_SESSION_ENGINE_RUN = "trading_session.run_engine"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0030_alerts')]
+    dependencies = [('trading', '0041_agents'), ('trading', '0043_session_engine')]
 
     initial = False
 

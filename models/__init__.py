@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "models.trading_sessions",
     "models.bots",
     "models.vaults",
+    "models.agents",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks
