@@ -46,6 +46,7 @@ from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .exports import audit_log_export
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -492,6 +493,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
+            Route("/exports/audit-log", audit_log_export(graphql.get_context), methods=["GET"]),
             Route("/health", health),
             Route("/ready", ready),
             *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),

@@ -26,6 +26,7 @@ from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     agents,
     alerts,
+    audit,
     bots,
     compliance,
     funds,
@@ -75,6 +76,7 @@ DOMAINS: list[ModuleType] = [
     reconciliation,
     trading_sessions,
     preferences,
+    audit,
 ]
 
 
