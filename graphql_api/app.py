@@ -46,6 +46,7 @@ from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .exports import audit_log_export
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -55,7 +56,7 @@ from .observability import RequestId
 from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import alerts, compliance, deadman
+from .services import alerts, compliance, deadman, vaults
 from .services.alerts import prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
@@ -65,6 +66,8 @@ from .tracing import Tracing
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
 LISTENER_READY_TIMEOUT = 10.0
+# How often the feed leader looks for vaults whose fee period ended.
+VAULT_FEE_CHECK_SECONDS = 5.0
 
 
 class Resources:
@@ -94,6 +97,8 @@ class Resources:
         self.after_tick.register("funding", self.engine.perps.fund)
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
+        self.after_tick.register("vault_fees", self._crystallize_vault_fees)
+        self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
         self.copying: CopyDispatcher | None = None
@@ -125,6 +130,13 @@ class Resources:
     async def _publish_alerts(self, marks: Marks) -> None:
         """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
         await alerts.publish_pending(self.bus)
+
+    async def _crystallize_vault_fees(self, marks: Marks) -> None:
+        """Charge the performance fee of every vault whose fee period ended (checked every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_vault_check:
+            self._next_vault_check = now + VAULT_FEE_CHECK_SECONDS
+            await vaults.crystallize_due(datetime.now(UTC))
 
     def lease(self) -> Lease:
         if self.settings.is_sqlite:
@@ -484,6 +496,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
+            Route("/exports/audit-log", audit_log_export(graphql.get_context), methods=["GET"]),
             Route("/health", health),
             Route("/ready", ready),
             *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),
