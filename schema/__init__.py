@@ -46,6 +46,7 @@ from resolvers import (
     referrals,
     strategies,
     trading_sessions,
+    vaults,
     venues,
 )
 
@@ -71,6 +72,7 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    vaults,
     agents,
     reconciliation,
     trading_sessions,
