@@ -45,6 +45,7 @@ from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
+from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
@@ -96,6 +97,7 @@ class Resources:
         self.after_tick.register("alerts", self._publish_alerts)
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.sessions: SessionRunner | None = None
         self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
@@ -427,6 +429,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.session_engine_enabled:
+                    resources.sessions = SessionRunner(
+                        resources,
+                        ttl=settings.session_lease_ttl,
+                        renew=settings.session_lease_renew,
+                        interval=settings.session_engine_interval,
+                    )
+                    resources.sessions.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
                         resources, interval=settings.copy_dispatch_interval, ttl=settings.copy_claim_ttl
@@ -438,6 +448,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
+                if resources.sessions is not None:
+                    await resources.sessions.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials

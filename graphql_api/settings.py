@@ -163,6 +163,11 @@ class Settings:
     bots_enabled: bool = True
     bot_lease_ttl: Seconds = 5.0
     bot_lease_renew: Seconds = 1.0
+    session_engine_enabled: bool = True
+    session_lease_ttl: Seconds = 5.0
+    session_lease_renew: Seconds = 1.0
+    # Whole seconds between a held session's full engine steps (entries); 0: only runSessionEngineOnce does them.
+    session_engine_interval: Seconds = 60.0
     copying_enabled: bool = True
     copy_dispatch_interval: Seconds = 0.2
     copy_claim_ttl: Seconds = 30.0
@@ -314,6 +319,10 @@ class Settings:
             bots_enabled=_bool(env, "BOTS_ENABLED", True),
             bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
             bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
+            session_engine_enabled=_bool(env, "SESSION_ENGINE_ENABLED", True),
+            session_lease_ttl=float(_decimal(env, "SESSION_LEASE_TTL", "5")),
+            session_lease_renew=float(_decimal(env, "SESSION_LEASE_RENEW", "1")),
+            session_engine_interval=float(_int(env, "SESSION_ENGINE_INTERVAL", 60)),
             copying_enabled=_bool(env, "COPYING_ENABLED", True),
             copy_dispatch_interval=float(_decimal(env, "COPY_DISPATCH_INTERVAL", "0.2")),
             copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
