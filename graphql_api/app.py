@@ -47,6 +47,7 @@ from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
 from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .exports import audit_log_export
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -56,7 +57,7 @@ from .observability import RequestId
 from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import alerts, compliance, deadman
+from .services import alerts, compliance, deadman, vaults
 from .services.alerts import prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
@@ -66,6 +67,8 @@ from .tracing import Tracing
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
 LISTENER_READY_TIMEOUT = 10.0
+# How often the feed leader looks for vaults whose fee period ended.
+VAULT_FEE_CHECK_SECONDS = 5.0
 
 
 class Resources:
@@ -95,6 +98,8 @@ class Resources:
         self.after_tick.register("funding", self.engine.perps.fund)
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
+        self.after_tick.register("vault_fees", self._crystallize_vault_fees)
+        self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
         self.sessions: SessionRunner | None = None
@@ -127,6 +132,13 @@ class Resources:
     async def _publish_alerts(self, marks: Marks) -> None:
         """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
         await alerts.publish_pending(self.bus)
+
+    async def _crystallize_vault_fees(self, marks: Marks) -> None:
+        """Charge the performance fee of every vault whose fee period ended (checked every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_vault_check:
+            self._next_vault_check = now + VAULT_FEE_CHECK_SECONDS
+            await vaults.crystallize_due(datetime.now(UTC))
 
     def lease(self) -> Lease:
         if self.settings.is_sqlite:
@@ -439,7 +451,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     resources.sessions.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
-                        resources, interval=settings.copy_dispatch_interval, ttl=settings.copy_claim_ttl
+                        resources,
+                        interval=settings.copy_dispatch_interval,
+                        ttl=settings.copy_claim_ttl,
+                        concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()
                 yield
@@ -493,6 +508,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
+            Route("/exports/audit-log", audit_log_export(graphql.get_context), methods=["GET"]),
             Route("/health", health),
             Route("/ready", ready),
             *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),

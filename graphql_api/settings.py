@@ -171,6 +171,7 @@ class Settings:
     copying_enabled: bool = True
     copy_dispatch_interval: Seconds = 0.2
     copy_claim_ttl: Seconds = 30.0
+    copy_concurrency: int = 8
     referral_reward_rate: Decimal = Decimal("0.2")
     persisted_queries: str = "apq"
     persisted_queries_manifest: Path | None = None
@@ -326,6 +327,7 @@ class Settings:
             copying_enabled=_bool(env, "COPYING_ENABLED", True),
             copy_dispatch_interval=float(_decimal(env, "COPY_DISPATCH_INTERVAL", "0.2")),
             copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
+            copy_concurrency=_int(env, "COPY_CONCURRENCY", 8, minimum=1),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
             persisted_queries=persisted_queries,
             persisted_queries_manifest=Path(manifest) if manifest else None,

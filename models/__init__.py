@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "models.apikeys",
     "models.trading_sessions",
     "models.bots",
+    "models.vaults",
     "models.agents",
 ]
 

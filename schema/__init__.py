@@ -26,6 +26,7 @@ from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     agents,
     alerts,
+    audit,
     bots,
     compliance,
     funds,
@@ -44,6 +45,7 @@ from resolvers import (
     referrals,
     strategies,
     trading_sessions,
+    vaults,
     venues,
 )
 
@@ -69,10 +71,12 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    vaults,
     agents,
     reconciliation,
     trading_sessions,
     preferences,
+    audit,
 ]
 
 

@@ -5,14 +5,18 @@ path, refused copies logged and alerted, unsubscribing with and without closing,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
+from tortoise.exceptions import IntegrityError
 
 from graphql_api.client import GraphQLClient
+from graphql_api.engine.copying import CopyDispatcher
 from models.agents import AgentSubscription as SubscriptionRow
 from models.agents import CopyOrder, CopyStatus
 from models.audit import AuditEntry
@@ -20,7 +24,7 @@ from models.audit import AuditEntry
 from .accounts import Account, as_user, error_code, register
 from .compliance_support import pk
 from .support import ServerHandle, wait_until
-from .trading import paper_account
+from .trading import paper_account, placed, position
 
 pytestmark = pytest.mark.usefixtures("admin")
 
@@ -138,6 +142,38 @@ async def _run_until_it_bought(client: GraphQLClient, bot_id: str, account: str)
 
     await wait_until(bought, timeout=90, interval=0.2)
     await _step(client, "stopBot", bot_id)
+
+
+async def _buy_fills(client: GraphQLClient, account: str) -> int:
+    return sum(len(o["fills"]) for o in await _agent_orders(client, account) if o["side"] == "BUY")
+
+
+async def _run_until_holding(client: GraphQLClient, bot_id: str, account: str) -> None:
+    """Run the agent until it bought again, and again until it still holds BTC once stopped."""
+    while True:
+        before = await _buy_fills(client, account)
+        await _step(client, "startBot", bot_id)
+
+        async def bought(before: int = before) -> bool:
+            return await _buy_fills(client, account) > before
+
+        await wait_until(bought, timeout=90, interval=0.2)
+        await _step(client, "stopBot", bot_id)
+        held = await position(client, account, "BTC")
+        if held is not None and Decimal(held["quantity"]) > 0:
+            return
+
+
+@asynccontextmanager
+async def _dispatcher_down(server: ServerHandle) -> AsyncIterator[CopyDispatcher]:
+    """The in-process server's dispatcher stopped (as when its process dies), started again on leaving."""
+    assert server.resources is not None and server.resources.copying is not None
+    dispatcher = server.resources.copying
+    await dispatcher.stop()
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.start()
 
 
 async def _copies_settled(*subscription_ids: str) -> bool:
@@ -382,3 +418,155 @@ async def test_permissions_viewers_read_only_admins_publish_owners_unsubscribe(
             ("agent.unsubscribe", "SUCCESS"),
             ("agent.unsubscribe", "DENIED"),
         ]
+
+
+# -- unsubscribing -----------------------------------------------------------------------------------------------
+
+
+def _held(sub: dict[str, Any]) -> Decimal:
+    return sum((Decimal(h["quantity"]) for h in sub["holdings"] if h["symbol"] == "BTC"), Decimal(0))
+
+
+async def test_unsubscribe_with_and_without_closing_the_copied_positions(
+    server: ServerHandle, api: GraphQLClient, boss: GraphQLClient
+) -> None:
+    async with _users(server, api, 3) as (owner, closer, keeper):
+        agent_account = await paper_account(owner)
+        bot_id = await _trading_bot(owner, agent_account)
+        agent = await _publish(boss, bot_id)
+        accounts = {"closer": await paper_account(closer), "keeper": await paper_account(keeper)}
+        closing = await _subscribe(closer, agent["id"], accounts["closer"], "5000")
+        keeping = await _subscribe(keeper, agent["id"], accounts["keeper"], "4000")
+        await _run_until_holding(owner, bot_id, agent_account)
+        await wait_until(lambda: _copies_settled(closing["id"], keeping["id"]), timeout=30, interval=0.1)
+
+        before = {"closer": (await _mine(closer))[closing["id"]], "keeper": (await _mine(keeper))[keeping["id"]]}
+        held = {key: _held(view) for key, view in before.items()}
+        assert held["closer"] > 0 and held["keeper"] > 0, held
+        positions = {
+            key: Decimal((await position(c, accounts[key], "BTC"))["quantity"])  # type: ignore[index]
+            for key, c in (("closer", closer), ("keeper", keeper))
+        }
+        # The copies are the only BTC these accounts ever traded.
+        assert positions == held
+
+        ended = await _one(closer, UNSUBSCRIBE, s=closing["id"], c=True)
+        assert ended["subscription"]["status"] == "ENDED" and ended["subscription"]["endedAt"] is not None
+        kept = await _one(keeper, UNSUBSCRIBE, a=agent["id"], c=False)
+        assert kept["subscription"]["status"] == "ENDED"
+        await wait_until(lambda: _copies_settled(closing["id"], keeping["id"]), timeout=30, interval=0.1)
+
+        closed = (await _mine(closer))[closing["id"]]
+        (close,) = [row for row in _log(closed) if row["kind"] == "CLOSE"]
+        assert (close["status"], close["side"], Decimal(close["orderQuantity"])) == (
+            "PLACED",
+            "SELL",
+            _lots(held["closer"]),
+        )
+        (order,) = [o for o in await _orders(closer, accounts["closer"]) if o["clientOrderId"] == f"copy-{close['id']}"]
+        assert (order["type"], order["id"]) == ("MARKET", close["orderId"])
+        left = held["closer"] - Decimal(order["filledQuantity"])
+        assert _held(closed) == left
+        assert Decimal((await position(closer, accounts["closer"], "BTC"))["quantity"]) == left  # type: ignore[index]
+
+        still = (await _mine(keeper))[keeping["id"]]
+        assert [row["kind"] for row in _log(still)] == [row["kind"] for row in _log(before["keeper"])]
+        assert _held(still) == held["keeper"]
+        assert Decimal((await position(keeper, accounts["keeper"], "BTC"))["quantity"]) == held["keeper"]  # type: ignore[index]
+
+        # Nothing the agent does afterwards is copied to either.
+        await _run_until_holding(owner, bot_id, agent_account)
+        after = {"closer": (await _mine(closer))[closing["id"]], "keeper": (await _mine(keeper))[keeping["id"]]}
+        assert after["closer"]["copyLog"]["totalCount"] == closed["copyLog"]["totalCount"]
+        assert after["keeper"]["copyLog"]["totalCount"] == still["copyLog"]["totalCount"]
+        assert (await boss.query(AGENT, {"id": agent["id"]}))["agent"]["subscriberCount"] == 0
+
+
+# -- exactly once ------------------------------------------------------------------------------------------------
+
+
+async def test_a_copy_placed_by_a_dispatcher_that_died_is_replayed_not_placed_again(
+    server: ServerHandle, api: GraphQLClient, boss: GraphQLClient
+) -> None:
+    async with _users(server, api, 2) as (owner, copier):
+        agent_account = await paper_account(owner)
+        bot_id = await _trading_bot(owner, agent_account)
+        agent = await _publish(boss, bot_id)
+        account = await paper_account(copier)
+        sub = await _subscribe(copier, agent["id"], account, "5000")
+        async with _dispatcher_down(server):
+            await _run_until_holding(owner, bot_id, agent_account)
+            rows = await CopyOrder.filter(subscription_id=pk(sub["id"])).order_by("id")
+            assert rows and {r.status for r in rows} == {CopyStatus.PENDING}
+            first = rows[0]
+            assert first.side == "BUY"
+            # A dispatcher claimed the first copy, placed its order and died before recording it.
+            dead = await CopyOrder.filter(id=first.id, status=CopyStatus.PENDING).update(
+                status=CopyStatus.CLAIMED,
+                claimed_by="dead-process",
+                claim_until=datetime.now(UTC) - timedelta(seconds=1),
+                order_quantity=first.quantity,
+                attempts=1,
+            )
+            assert dead == 1
+            orphan = await placed(copier, account, quantity=str(first.quantity), clientOrderId=f"copy-{first.id}")
+        await wait_until(lambda: _copies_settled(sub["id"]), timeout=30, interval=0.1)
+
+        again = await CopyOrder.get(id=first.id)
+        assert (again.status, again.attempts, str(again.order_id)) == (CopyStatus.PLACED, 2, pk(orphan["id"]))
+        view = (await _mine(copier))[sub["id"]]
+        orders = await _orders(copier, account)
+        assert [o["id"] for o in orders if o["clientOrderId"] == f"copy-{first.id}"] == [orphan["id"]]
+        assert len(orders) == sum(1 for row in _log(view) if row["status"] == "PLACED")
+        signed = sum((Decimal(o["filledQuantity"]) * (1 if o["side"] == "BUY" else -1) for o in orders), Decimal(0))
+        assert _held(view) == signed
+
+
+async def test_two_dispatchers_racing_place_each_copy_once(
+    server: ServerHandle, api: GraphQLClient, boss: GraphQLClient
+) -> None:
+    assert server.resources is not None
+    async with _users(server, api, 7) as (owner, *copiers):
+        agent_account = await paper_account(owner)
+        bot_id = await _trading_bot(owner, agent_account)
+        agent = await _publish(boss, bot_id)
+        accounts = [await paper_account(c) for c in copiers]
+        subs = [
+            await _subscribe(c, agent["id"], a, str(1000 * (i + 1)))
+            for i, (c, a) in enumerate(zip(copiers, accounts, strict=True))
+        ]
+        async with _dispatcher_down(server):
+            await _run_until_holding(owner, bot_id, agent_account)
+            rows = await CopyOrder.filter(subscription_id__in=[pk(s["id"]) for s in subs])
+            assert {r.status for r in rows} == {CopyStatus.PENDING}
+            # The outbox's key: one copy per (fill, subscription), whoever writes it.
+            with pytest.raises(IntegrityError):
+                await CopyOrder.create(
+                    fill_id=rows[0].fill_id,
+                    subscription_id=rows[0].subscription_id,
+                    agent_id=rows[0].agent_id,
+                    user_id=rows[0].user_id,
+                    account_id=rows[0].account_id,
+                    symbol="BTC",
+                    side="BUY",
+                    agent_quantity=rows[0].agent_quantity,
+                    agent_price=rows[0].agent_price,
+                    quantity=rows[0].quantity,
+                    status=CopyStatus.PENDING,
+                )
+            settings = server.resources.settings
+            racers = [CopyDispatcher(server.resources, interval=0.05, ttl=settings.copy_claim_ttl) for _ in range(2)]
+            await asyncio.gather(*(racer.drain() for racer in racers))
+            assert await _copies_settled(*(s["id"] for s in subs))
+
+        done = await CopyOrder.filter(subscription_id__in=[pk(s["id"]) for s in subs])
+        # Claimed once each (a second claim would count a second attempt), by one of the two.
+        assert {r.attempts for r in done} == {1}
+        assert {r.claimed_by for r in done} <= {racer.name for racer in racers}
+        for client, account, sub in zip(copiers, accounts, subs, strict=True):
+            view = (await _mine(client))[sub["id"]]
+            orders = await _orders(client, account)
+            placed_rows = [row for row in _log(view) if row["status"] == "PLACED"]
+            assert sorted(o["clientOrderId"] for o in orders) == sorted(f"copy-{row['id']}" for row in placed_rows)
+            signed = sum((Decimal(o["filledQuantity"]) * (1 if o["side"] == "BUY" else -1) for o in orders), Decimal(0))
+            assert _held(view) == signed

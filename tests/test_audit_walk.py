@@ -713,6 +713,34 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, UNSUBSCRIBE_AGENT, {"s": to_global_id("AgentSubscription", NOBODY)}),
         "DENIED",
     ),
+    "createVault": (
+        "vault.create",
+        lambda w: _create_vault(w, "0.2"),
+        "SUCCESS",
+        lambda w: _create_vault(w, "0.9"),
+        "DENIED",
+    ),
+    "depositToVault": (
+        "vault.deposit",
+        lambda w: _vault_then(w, DEPOSIT_TO_VAULT, amount="20"),
+        "SUCCESS",
+        lambda w: _vault_then(w, DEPOSIT_TO_VAULT, amount="0"),
+        "DENIED",
+    ),
+    "withdrawFromVault": (
+        "vault.withdraw",
+        lambda w: _vault_then(w, WITHDRAW_FROM_VAULT, deposit="20", shares="5"),
+        "SUCCESS",
+        lambda w: _vault_then(w, WITHDRAW_FROM_VAULT, shares="5"),
+        "DENIED",
+    ),
+    "crystallizeVaultFees": (
+        "vault.crystallize",
+        lambda w: _vault_then(w, CRYSTALLIZE_VAULT),
+        "SUCCESS",
+        lambda w: _do(w.boss, CRYSTALLIZE_VAULT, {"v": to_global_id("Vault", NOBODY)}),
+        "DENIED",
+    ),
 }
 
 CREATE_PRICE_ALERT = _mutation("createPriceAlert", "(input: $i)", "$i: PriceAlertInput!")
@@ -828,6 +856,56 @@ async def _agent_then(w: World, document: str | None, name: str = "walked", allo
         variables,
     )
     return await _do(w.client, document, {"s": subscribed["subscribeToAgent"]["subscription"]["id"]})
+
+
+CREATE_VAULT = _mutation("createVault", "(input: $i)", "$i: CreateVaultInput!")
+DEPOSIT_TO_VAULT = _mutation(
+    "depositToVault", "(vaultId: $v, venueAccountId: $a, amount: $amount)", "$v: ID!, $a: ID!, $amount: Decimal!"
+)
+WITHDRAW_FROM_VAULT = _mutation("withdrawFromVault", "(vaultId: $v, shares: $s)", "$v: ID!, $s: Decimal!")
+CRYSTALLIZE_VAULT = _mutation("crystallizeVaultFees", "(vaultId: $v)", "$v: ID!")
+
+
+def _vault_input(rate: str) -> dict[str, Any]:
+    return {
+        "name": f"walk {uuid.uuid4().hex[:12]}",
+        "performanceFeeRate": rate,
+        "feePeriod": "MONTHLY",
+        "minimumDeposit": "0",
+    }
+
+
+async def _create_vault(w: World, rate: str) -> dict[str, Any]:
+    return await _do(w.boss, CREATE_VAULT, {"i": _vault_input(rate)})
+
+
+async def _vault_then(
+    w: World, document: str, *, deposit: str | None = None, amount: str = "0", shares: str = "0"
+) -> dict[str, Any]:
+    """A new vault, then ``document`` by a new trader with a paper account of their own that never trades (so its
+    ledger rows stay its whole history); ``deposit`` first puts that much in."""
+    body = await w.boss.query(
+        "mutation($i: CreateVaultInput!) { createVault(input: $i) { ... on VaultCreated { vault { id } } } }",
+        {"i": _vault_input("0.1")},
+    )
+    vault = body["createVault"]["vault"]["id"]
+    if document == CRYSTALLIZE_VAULT:
+        return await _do(w.boss, document, {"v": vault})
+    person = await register(w.api)
+    async with as_user(w.api.base_url, person) as client:
+        account = await paper_account(client, "100")
+        if deposit is not None:
+            await client.query(
+                "mutation($v: ID!, $a: ID!, $m: Decimal!) { depositToVault(vaultId: $v, venueAccountId: $a, amount: $m) "
+                "{ __typename } }",
+                {"v": vault, "a": account, "m": deposit},
+            )
+        variables: dict[str, Any] = (
+            {"v": vault, "s": shares}
+            if document == WITHDRAW_FROM_VAULT
+            else {"v": vault, "a": account, "amount": amount}
+        )
+        return await _do(client, document, variables)
 
 
 CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
