@@ -44,6 +44,7 @@ from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .fanout import Fanout
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -58,6 +59,7 @@ from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .tracing import Tracing
+from .wshandler import GroupedTransportWS
 
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
@@ -80,6 +82,7 @@ class Resources:
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
         self.sockets = SocketRegistry()
+        self.fanout = Fanout(settings.stream_send_queue)
         self._next_snapshot = 0.0
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
@@ -130,6 +133,8 @@ class Resources:
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's view, answering every refusal as a GraphQL error with a code (never plain text)."""
+
+    graphql_transport_ws_handler_class = GroupedTransportWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -204,6 +209,7 @@ class GraphQLApp(GraphQL[Context, None]):
             engine=resources.engine,
             adapters=resources.adapters,
             loaders=Loaders(cache=isinstance(request, Request)),
+            fanout=resources.fanout,
         )
         if isinstance(request, Request):
             try:
@@ -410,6 +416,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
+    resources.fanout.use(graphql.schema)
     streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets))
     app = Starlette(
         routes=[

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .engine.adapters import AdapterRegistry
     from .engine.feed import MarketFeed
     from .engine.matching import PaperEngine
+    from .fanout import Fanout
     from .pubsub import Bus
     from .ratelimit import WindowCounters
     from .settings import Settings
@@ -40,6 +41,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # An HTTP request answered by an event stream (graphql_api/httpstreams.py): subscriptions may run on it.
     streaming: bool = False
+    # The process's subscription groups (graphql_api/fanout.py); None outside the app (SDL export, scripts).
+    fanout: Fanout | None = None
 
     @property
     def client(self) -> ClientInfo:
