@@ -41,6 +41,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # An HTTP request answered by an event stream (graphql_api/httpstreams.py): subscriptions may run on it.
     streaming: bool = False
+    # The cost of the operations a batch has run so far (graphql_api/limits.py); None outside a batch.
+    batch_cost: int | None = None
     # The process's subscription groups (graphql_api/fanout.py); None outside the app (SDL export, scripts).
     fanout: Fanout | None = None
 
