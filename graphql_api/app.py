@@ -48,6 +48,7 @@ from .engine.ticks import Marks, TickConsumers
 from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .exports import audit_log_export
+from .fanout import Fanout
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -63,6 +64,7 @@ from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .tracing import Tracing
+from .wshandler import GroupedTransportWS
 
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
@@ -87,6 +89,7 @@ class Resources:
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
         self.sockets = SocketRegistry()
+        self.fanout = Fanout(settings.stream_send_queue)
         self._next_snapshot = 0.0
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
@@ -151,6 +154,8 @@ class GraphQLApp(GraphQL[Context, None]):
     persisted queries (persisted.py) and batches (a JSON array of operations, at most MAX_BATCH_SIZE)."""
 
     persisted: PersistedQueries
+
+    graphql_transport_ws_handler_class = GroupedTransportWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -276,6 +281,7 @@ class GraphQLApp(GraphQL[Context, None]):
             engine=resources.engine,
             adapters=resources.adapters,
             loaders=Loaders(cache=isinstance(request, Request)),
+            fanout=resources.fanout,
         )
         if isinstance(request, Request):
             try:
@@ -503,6 +509,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
+    resources.fanout.use(graphql.schema)
     streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets, persisted))
     app = Starlette(
         routes=[

@@ -114,6 +114,8 @@ class Settings:
     max_page_size: int = 100
     max_symbols_per_subscription: int = 50
     max_subscriptions_per_socket: int = 50
+    # Frames one connection may have waiting to be sent before it is closed as a slow consumer (graphql_api/fanout.py).
+    stream_send_queue: int = 512
     max_sockets_per_user: int = 20
     max_sockets_per_ip: int = 100
     ws_messages_per_second: int = 10
@@ -271,6 +273,7 @@ class Settings:
             max_page_size=_int(env, "MAX_PAGE_SIZE", 100, minimum=1),
             max_symbols_per_subscription=_int(env, "MAX_SYMBOLS_PER_SUBSCRIPTION", 50, minimum=1),
             max_subscriptions_per_socket=_int(env, "MAX_SUBSCRIPTIONS_PER_SOCKET", 50, minimum=1),
+            stream_send_queue=_int(env, "STREAM_SEND_QUEUE", 512, minimum=2),
             max_sockets_per_user=_int(env, "MAX_SOCKETS_PER_USER", 20, minimum=1),
             max_sockets_per_ip=_int(env, "MAX_SOCKETS_PER_IP", 100, minimum=1),
             ws_messages_per_second=_int(env, "WS_MESSAGES_PER_SECOND", 10, minimum=1),
