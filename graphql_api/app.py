@@ -53,7 +53,7 @@ from .observability import RequestId
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .services import alerts, compliance, deadman
-from .services.alerts import prices
+from .services.alerts import delivery, prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
@@ -94,6 +94,7 @@ class Resources:
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
         self.database_ping: asyncio.Future[None] | None = None
+        self.dispatcher: asyncio.Task[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
         """Fill resting orders and trigger stops the new prices reach."""
@@ -369,8 +370,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.delivery_interval > 0:
+                    resources.dispatcher = asyncio.create_task(
+                        delivery.Dispatcher(settings).run_forever(), name="alert-delivery"
+                    )
                 yield
             finally:
+                if resources.dispatcher is not None:
+                    resources.dispatcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resources.dispatcher
                 if resources.bots is not None:
                     await resources.bots.stop()
                 credentials.cancel()

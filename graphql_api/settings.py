@@ -164,6 +164,16 @@ class Settings:
     bot_lease_ttl: Seconds = 5.0
     bot_lease_renew: Seconds = 1.0
     referral_reward_rate: Decimal = Decimal("0.2")
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    smtp_from: str = "alerts@localhost"
+    smtp_starttls: bool = False
+    delivery_interval: Seconds = 2.0
+    delivery_max_attempts: int = 6
+    delivery_backoff: Seconds = 2.0
+    webhook_timeout: Seconds = 10.0
 
     @property
     def production(self) -> bool:
@@ -301,6 +311,19 @@ class Settings:
             bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
             bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
+            smtp_host=(env.get("SMTP_HOST") or "").strip(),
+            smtp_port=_int(env, "SMTP_PORT", 587, minimum=1),
+            smtp_user=env.get("SMTP_USER") or "",
+            smtp_password=Secret(env.get("SMTP_PASSWORD") or ""),
+            smtp_from=env.get("SMTP_FROM") or "alerts@localhost",
+            smtp_starttls=_bool(env, "SMTP_STARTTLS", False),
+            # 0 runs no dispatcher in this process (another process, or a test, drains the outbox).
+            delivery_interval=0.0
+            if env.get("DELIVERY_INTERVAL") == "0"
+            else float(_decimal(env, "DELIVERY_INTERVAL", "2")),
+            delivery_max_attempts=_int(env, "DELIVERY_MAX_ATTEMPTS", 6, minimum=1),
+            delivery_backoff=float(_decimal(env, "DELIVERY_BACKOFF", "2")),
+            webhook_timeout=float(_decimal(env, "WEBHOOK_TIMEOUT", "10")),
         )
 
 
