@@ -25,9 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema import build_schema
@@ -38,21 +39,24 @@ from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
 from .engine.bots import BotRunner
+from .engine.copying import CopyDispatcher
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .exports import audit_log_export
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
 from .loaders import Loaders
 from .metrics import metrics_endpoint
 from .observability import RequestId
+from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import alerts, compliance, deadman
+from .services import alerts, compliance, deadman, vaults
 from .services.alerts import delivery, prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
@@ -62,6 +66,8 @@ from .tracing import Tracing
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
 LISTENER_READY_TIMEOUT = 10.0
+# How often the feed leader looks for vaults whose fee period ended.
+VAULT_FEE_CHECK_SECONDS = 5.0
 
 
 class Resources:
@@ -91,8 +97,11 @@ class Resources:
         self.after_tick.register("funding", self.engine.perps.fund)
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
+        self.after_tick.register("vault_fees", self._crystallize_vault_fees)
+        self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
         self.dispatcher: asyncio.Task[None] | None = None
 
@@ -123,6 +132,13 @@ class Resources:
         """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
         await alerts.publish_pending(self.bus)
 
+    async def _crystallize_vault_fees(self, marks: Marks) -> None:
+        """Charge the performance fee of every vault whose fee period ended (checked every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_vault_check:
+            self._next_vault_check = now + VAULT_FEE_CHECK_SECONDS
+            await vaults.crystallize_due(datetime.now(UTC))
+
     def lease(self) -> Lease:
         if self.settings.is_sqlite:
             return FileLease(self.settings.data_dir / "market_feed.lock")
@@ -130,7 +146,10 @@ class Resources:
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's view, answering every refusal as a GraphQL error with a code (never plain text)."""
+    """Strawberry's view, answering every refusal as a GraphQL error with a code (never plain text); it runs
+    persisted queries (persisted.py) and batches (a JSON array of operations, at most MAX_BATCH_SIZE)."""
+
+    persisted: PersistedQueries
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,6 +187,10 @@ class GraphQLApp(GraphQL[Context, None]):
         except ServiceUnavailable:
             return unavailable_response()
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET that names its query by hash (persisted queries) is an operation, not a visit to the IDE.
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()
 
@@ -177,7 +200,54 @@ class GraphQLApp(GraphQL[Context, None]):
         # The body (bytes) must be a request object (or a batch); query-string parts (str) may be any JSON.
         if isinstance(data, bytes) and not isinstance(value, dict | list):
             raise HTTPException(400, "the request body must be a JSON object with a query")
+        if isinstance(data, bytes) and isinstance(value, list):
+            cap = self.schema.config.batching_config["max_operations"]  # type: ignore[index]
+            if not value or len(value) > cap:
+                raise HTTPException(
+                    400, f"a batch carries 1 to {cap} operations (MAX_BATCH_SIZE); this one has {len(value)}"
+                )
+            if not all(isinstance(item, dict) for item in value):
+                raise HTTPException(400, "every operation of a batch must be a JSON object with a query")
         return value
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """A batch runs its operations one after another, in order, each charged to the rate limits as a request
+        of its own and its cost added to the batch's (one budget, MAX_QUERY_COST, for the whole batch)."""
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        context.batch_cost = 0
+        return [
+            await self.execute_single(request, request_adapter, sub_response, context, root_value, data)
+            for data in request_data
+        ]
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            request_data = await self.persisted.resolve(request_data)
+        except PersistedQueryError as exc:
+            if context.batch_cost is None:  # the whole response: its status is the refusal's (a batch's is 200)
+                sub_response.status_code = exc.status
+                sub_response.headers["Cache-Control"] = PERSISTED_CACHE_CONTROL
+            return ExecutionResult(data=None, errors=[exc])
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
@@ -370,6 +440,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.copying_enabled:
+                    resources.copying = CopyDispatcher(
+                        resources,
+                        interval=settings.copy_dispatch_interval,
+                        ttl=settings.copy_claim_ttl,
+                        concurrency=settings.copy_concurrency,
+                    )
+                    resources.copying.start()
                 if settings.delivery_interval > 0:
                     resources.dispatcher = asyncio.create_task(
                         delivery.Dispatcher(settings).run_forever(), name="alert-delivery"
@@ -380,6 +458,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     resources.dispatcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await resources.dispatcher
+                if resources.copying is not None:
+                    await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
                 credentials.cancel()
@@ -403,6 +483,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
         allowed_origins=settings.cors_origins,
     )
+    graphql.persisted = persisted = PersistedQueries(settings, resources.redis)
     middleware = [
         Middleware(RequestId),
         *([Middleware(tracing.wrap)] if tracing is not None else []),
@@ -419,11 +500,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
-    streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets))
+    streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets, persisted))
     app = Starlette(
         routes=[
             Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
+            Route("/exports/audit-log", audit_log_export(graphql.get_context), methods=["GET"]),
             Route("/health", health),
             Route("/ready", ready),
             *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),

@@ -40,6 +40,8 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     # An HTTP request answered by an event stream (graphql_api/httpstreams.py): subscriptions may run on it.
     streaming: bool = False
+    # The cost of the operations a batch has run so far (graphql_api/limits.py); None outside a batch.
+    batch_cost: int | None = None
 
     @property
     def client(self) -> ClientInfo:

@@ -44,6 +44,7 @@ from . import metrics
 from .context import Context
 from .errors import ServiceUnavailable, error_response, unavailable_response
 from .loaders import Loaders
+from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .sessions import session_end
 from .settings import Settings
 from .socketlimits import SocketRegistry
@@ -263,10 +264,17 @@ class StreamSupport:
     """What every HTTP stream needs from the application: the view (its schema, request parsing and context),
     the settings and the connection caps."""
 
-    def __init__(self, view: GraphQL[Context, None], settings: Settings, registry: SocketRegistry) -> None:
+    def __init__(
+        self,
+        view: GraphQL[Context, None],
+        settings: Settings,
+        registry: SocketRegistry,
+        persisted: PersistedQueries | None = None,
+    ) -> None:
         self.view = view
         self.settings = settings
         self.registry = registry
+        self.persisted = persisted
 
     async def context(self, request: Request) -> Context:
         """The caller, authenticated as for any HTTP request, on a context that may run subscriptions; loaders
@@ -280,7 +288,7 @@ class StreamSupport:
         data = await self.view.parse_http_body(StarletteRequestAdapter(request))
         if isinstance(data, list):
             raise HTTPException(400, "a stream carries one operation, not a batch")
-        return data
+        return await self.persisted.resolve(data) if self.persisted is not None else data
 
     def run(
         self, context: Context, data: GraphQLRequestData, allowed: tuple[OperationType, ...]
@@ -327,6 +335,9 @@ class HTTPStreams:
             response = error_response(exc.reason, "BAD_REQUEST", exc.status_code)
         except ServiceUnavailable:
             response = unavailable_response()
+        except PersistedQueryError as exc:
+            headers = {"Cache-Control": PERSISTED_CACHE_CONTROL}
+            response = error_response(exc.message, exc.code, exc.status, headers=headers)
         if response is not None:
             await response(scope, receive, send)
 

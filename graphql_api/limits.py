@@ -12,8 +12,8 @@ which the resolver enforces), the length of a list argument
 that names one item per element (``prices(symbols:)``), a size declared on the field
 (``metadata={"list_size": n}``), or ``DEFAULT_LIST_SIZE``. A connection's ``first`` sizes the
 ``edges`` beneath it. Introspection costs nothing but counts towards depth like every other field.
-The budget is ``MAX_QUERY_COST`` per operation; every response reports the operation's cost in
-``extensions.cost``.
+The budget is ``MAX_QUERY_COST`` per request: one operation, or all the operations of a batch together; every
+response reports the operation's cost in ``extensions.cost``.
 """
 
 from __future__ import annotations
@@ -315,6 +315,18 @@ class DocumentLimits(SchemaExtension):
                 "COST_LIMIT_EXCEEDED",
                 cost={"requested": self.cost, "limit": settings.max_query_cost},
             )
+        context = self.execution_context.context
+        spent = getattr(context, "batch_cost", None)
+        if spent is not None:
+            # One budget per request: a batch's operations share it, in the order they run.
+            if spent + self.cost > settings.max_query_cost:
+                return LimitExceeded(
+                    f"the operation costs {self.cost}; with the {spent} the batch's earlier operations cost, that "
+                    f"is over the budget of {settings.max_query_cost} per request",
+                    "COST_LIMIT_EXCEEDED",
+                    cost={"requested": self.cost, "batchSpent": spent, "limit": settings.max_query_cost},
+                )
+            context.batch_cost = spent + self.cost
         return None
 
     def get_results(self) -> dict[str, Any]:

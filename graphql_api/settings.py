@@ -163,7 +163,16 @@ class Settings:
     bots_enabled: bool = True
     bot_lease_ttl: Seconds = 5.0
     bot_lease_renew: Seconds = 1.0
+    copying_enabled: bool = True
+    copy_dispatch_interval: Seconds = 0.2
+    copy_claim_ttl: Seconds = 30.0
+    copy_concurrency: int = 8
     referral_reward_rate: Decimal = Decimal("0.2")
+    persisted_queries: str = "apq"
+    persisted_queries_manifest: Path | None = None
+    apq_ttl: int = 86_400
+    apq_cache_size: int = 1000
+    max_batch_size: int = 10
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_user: str = ""
@@ -240,6 +249,12 @@ class Settings:
         log_format = (env.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower()
         if log_format not in {"json", "text"}:
             raise SettingsError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+        persisted_queries = (env.get("PERSISTED_QUERIES") or "apq").strip().lower()
+        if persisted_queries not in {"off", "apq", "allowlist"}:
+            raise SettingsError(f"PERSISTED_QUERIES must be off, apq or allowlist, got {persisted_queries!r}")
+        manifest = env.get("PERSISTED_QUERIES_MANIFEST") or None
+        if persisted_queries == "allowlist" and manifest is None:
+            raise SettingsError("PERSISTED_QUERIES=allowlist needs PERSISTED_QUERIES_MANIFEST (a manifest's path)")
         origins = tuple(o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
         return cls(
             app_env=app_env,
@@ -310,7 +325,16 @@ class Settings:
             bots_enabled=_bool(env, "BOTS_ENABLED", True),
             bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
             bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
+            copying_enabled=_bool(env, "COPYING_ENABLED", True),
+            copy_dispatch_interval=float(_decimal(env, "COPY_DISPATCH_INTERVAL", "0.2")),
+            copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
+            copy_concurrency=_int(env, "COPY_CONCURRENCY", 8, minimum=1),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
+            persisted_queries=persisted_queries,
+            persisted_queries_manifest=Path(manifest) if manifest else None,
+            apq_ttl=_int(env, "APQ_TTL", 86_400, minimum=1),
+            apq_cache_size=_int(env, "APQ_CACHE_SIZE", 1000, minimum=1),
+            max_batch_size=_int(env, "MAX_BATCH_SIZE", 10, minimum=1),
             smtp_host=(env.get("SMTP_HOST") or "").strip(),
             smtp_port=_int(env, "SMTP_PORT", 587, minimum=1),
             smtp_user=env.get("SMTP_USER") or "",

@@ -97,6 +97,11 @@ class TradingSession(Model):
     last_signal = fields.CharField(max_length=4, null=True)
     # A pass of the engine claims the session until then, so two passes never act on it at once.
     claimed_until = fields.DatetimeField(null=True)
+    # The lease (as bots'): the process named by runner watches the session's ticks until lease_until.
+    runner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    # Open time of the signal candle the engine last decided on: a new lot needs a newer one.
+    signal_at = fields.DatetimeField(null=True)
     ends_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -24,7 +24,9 @@ from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
+    agents,
     alerts,
+    audit,
     bots,
     compliance,
     funds,
@@ -43,6 +45,7 @@ from resolvers import (
     referrals,
     strategies,
     trading_sessions,
+    vaults,
     venues,
 )
 
@@ -68,9 +71,12 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    vaults,
+    agents,
     reconciliation,
     trading_sessions,
     preferences,
+    audit,
 ]
 
 
@@ -122,7 +128,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=node.node_types(),
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not suggestions, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            disable_field_suggestions=not suggestions,
+            scalar_map=SCALAR_MAP,
+            # A JSON array of operations (Apollo's BatchHttpLink); the view caps it with a clearer message.
+            batching_config={"max_operations": settings.max_batch_size if settings else 10},
+        ),
     )
 
 

@@ -175,7 +175,9 @@ class QueryCounter(logging.Handler):
         self.statements: list[str] = []
 
     # Background work of the in-process server (the feed and what follows each tick) is not the request's.
-    background = frozenset({"market-feed", "ws-session-watch", "redis-bus", "bot-leases", "bot-ticks"})
+    background = frozenset(
+        {"market-feed", "ws-session-watch", "redis-bus", "bot-leases", "bot-ticks", "copy-dispatcher"}
+    )
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
