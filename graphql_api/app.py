@@ -45,6 +45,7 @@ from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
+from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .exports import audit_log_export
 from .fanout import Fanout
@@ -58,7 +59,7 @@ from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQuery
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .services import alerts, compliance, deadman, vaults
-from .services.alerts import prices
+from .services.alerts import delivery, prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
@@ -104,8 +105,10 @@ class Resources:
         self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.sessions: SessionRunner | None = None
         self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
+        self.dispatcher: asyncio.Task[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
         """Fill resting orders and trigger stops the new prices reach."""
@@ -445,6 +448,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.session_engine_enabled:
+                    resources.sessions = SessionRunner(
+                        resources,
+                        ttl=settings.session_lease_ttl,
+                        renew=settings.session_lease_renew,
+                        interval=settings.session_engine_interval,
+                    )
+                    resources.sessions.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
                         resources,
@@ -453,12 +464,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()
+                if settings.delivery_interval > 0:
+                    resources.dispatcher = asyncio.create_task(
+                        delivery.Dispatcher(settings).run_forever(), name="alert-delivery"
+                    )
                 yield
             finally:
+                if resources.dispatcher is not None:
+                    resources.dispatcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resources.dispatcher
                 if resources.copying is not None:
                     await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
+                if resources.sessions is not None:
+                    await resources.sessions.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials
