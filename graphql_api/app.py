@@ -59,7 +59,7 @@ from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQuery
 from .pubsub import Bus
 from .ratelimit import WindowCounters
 from .services import alerts, compliance, deadman, vaults
-from .services.alerts import prices
+from .services.alerts import delivery, prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
@@ -108,6 +108,7 @@ class Resources:
         self.sessions: SessionRunner | None = None
         self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
+        self.dispatcher: asyncio.Task[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
         """Fill resting orders and trigger stops the new prices reach."""
@@ -463,8 +464,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()
+                if settings.delivery_interval > 0:
+                    resources.dispatcher = asyncio.create_task(
+                        delivery.Dispatcher(settings).run_forever(), name="alert-delivery"
+                    )
                 yield
             finally:
+                if resources.dispatcher is not None:
+                    resources.dispatcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resources.dispatcher
                 if resources.copying is not None:
                     await resources.copying.stop()
                 if resources.bots is not None:

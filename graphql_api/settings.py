@@ -198,6 +198,16 @@ class Settings:
     apq_ttl: int = 86_400
     apq_cache_size: int = 1000
     max_batch_size: int = 10
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    smtp_from: str = "alerts@localhost"
+    smtp_starttls: bool = False
+    delivery_interval: Seconds = 2.0
+    delivery_max_attempts: int = 6
+    delivery_backoff: Seconds = 2.0
+    webhook_timeout: Seconds = 10.0
 
     @property
     def production(self) -> bool:
@@ -356,6 +366,19 @@ class Settings:
             apq_ttl=_int(env, "APQ_TTL", 86_400, minimum=1),
             apq_cache_size=_int(env, "APQ_CACHE_SIZE", 1000, minimum=1),
             max_batch_size=_int(env, "MAX_BATCH_SIZE", 10, minimum=1),
+            smtp_host=(env.get("SMTP_HOST") or "").strip(),
+            smtp_port=_int(env, "SMTP_PORT", 587, minimum=1),
+            smtp_user=env.get("SMTP_USER") or "",
+            smtp_password=Secret(env.get("SMTP_PASSWORD") or ""),
+            smtp_from=env.get("SMTP_FROM") or "alerts@localhost",
+            smtp_starttls=_bool(env, "SMTP_STARTTLS", False),
+            # 0 runs no dispatcher in this process (another process, or a test, drains the outbox).
+            delivery_interval=0.0
+            if env.get("DELIVERY_INTERVAL") == "0"
+            else float(_decimal(env, "DELIVERY_INTERVAL", "2")),
+            delivery_max_attempts=_int(env, "DELIVERY_MAX_ATTEMPTS", 6, minimum=1),
+            delivery_backoff=float(_decimal(env, "DELIVERY_BACKOFF", "2")),
+            webhook_timeout=float(_decimal(env, "WEBHOOK_TIMEOUT", "10")),
         )
 
 
