@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .engine.adapters import AdapterRegistry
     from .engine.feed import MarketFeed
     from .engine.matching import PaperEngine
+    from .fanout import Fanout
     from .pubsub import Bus
     from .ratelimit import WindowCounters
     from .settings import Settings
@@ -45,6 +46,8 @@ class Context:
     batch_cost: int | None = None
     # The operation's HTTP cache policy (graphql_api/cachecontrol.py), set once its document is validated.
     cache_policy: Policy | None = None
+    # The process's subscription groups (graphql_api/fanout.py); None outside the app (SDL export, scripts).
+    fanout: Fanout | None = None
 
     @property
     def client(self) -> ClientInfo:

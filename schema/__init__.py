@@ -25,7 +25,9 @@ from graphql_api.metrics import OperationMetrics
 from graphql_api.ratelimit import default_category
 from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
+    agents,
     alerts,
+    audit,
     bots,
     compliance,
     funds,
@@ -34,6 +36,7 @@ from resolvers import (
     killswitch,
     leaderboard,
     market,
+    monitoring,
     node,
     orders,
     perps,
@@ -44,6 +47,7 @@ from resolvers import (
     referrals,
     strategies,
     trading_sessions,
+    vaults,
     venues,
 )
 
@@ -69,9 +73,13 @@ DOMAINS: list[ModuleType] = [
     referrals,
     strategies,
     bots,
+    vaults,
+    agents,
     reconciliation,
     trading_sessions,
     preferences,
+    audit,
+    monitoring,
 ]
 
 
