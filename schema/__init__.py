@@ -17,6 +17,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api.cachecontrol import CachePolicy
 from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverStreamsOnly
 from graphql_api.inputs import CheckArgumentValues, CheckVariableValues
 from graphql_api.limits import CachedValidation, DocumentLimits
@@ -35,6 +36,7 @@ from resolvers import (
     killswitch,
     leaderboard,
     market,
+    monitoring,
     node,
     orders,
     perps,
@@ -77,6 +79,7 @@ DOMAINS: list[ModuleType] = [
     trading_sessions,
     preferences,
     audit,
+    monitoring,
 ]
 
 
@@ -120,6 +123,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # text, from the parse cache — and rule set); the transport's extra rule (SubscriptionsOverStreamsOnly)
     # makes plain HTTP and streams two entries, each validated once. The request's variables are checked after.
     extensions.append(partial(CachedValidation, maxsize=1024))
+    extensions.append(CachePolicy)
     extensions.append(partial(CheckVariableValues, suggestions=suggestions))
     default_category(Query, Mutation)
     return ApiSchema(
