@@ -144,7 +144,6 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     session_idle_timeout: int = 1800
-    session_recheck_interval: int = 5
     session_cache_ttl: int = 1
     jwt_issuer: str = "graphql-trading-api"
     jwt_audience: str = "graphql-trading-api"
@@ -314,7 +313,6 @@ class Settings:
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=10),
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
             session_idle_timeout=_int(env, "SESSION_IDLE_TIMEOUT", 1800, minimum=10),
-            session_recheck_interval=_int(env, "SESSION_RECHECK_INTERVAL", 5, minimum=1),
             session_cache_ttl=_int(env, "SESSION_CACHE_TTL", 1),
             jwt_issuer=env.get("JWT_ISSUER") or "graphql-trading-api",
             jwt_audience=env.get("JWT_AUDIENCE") or "graphql-trading-api",
