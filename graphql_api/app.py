@@ -35,16 +35,21 @@ from schema import build_schema
 
 from . import db, sessions
 from .auth import SESSIONS, AuthenticationFailed
+from .cachecontrol import NO_STORE, PRIVATE_NO_STORE, etag_matches, etag_of
 from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
 from .engine.bots import BotRunner
+from .engine.copying import CopyDispatcher
 from .engine.equity import snapshot_equity
 from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
+from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
+from .exports import audit_log_export
+from .fanout import Fanout
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -54,16 +59,19 @@ from .observability import RequestId
 from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .pubsub import Bus
 from .ratelimit import WindowCounters
-from .services import alerts, compliance, deadman
-from .services.alerts import prices
+from .services import alerts, compliance, deadman, vaults
+from .services.alerts import delivery, prices
 from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .tracing import Tracing
+from .wshandler import GroupedTransportWS
 
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
 LISTENER_READY_TIMEOUT = 10.0
+# How often the feed leader looks for vaults whose fee period ended.
+VAULT_FEE_CHECK_SECONDS = 5.0
 
 
 class Resources:
@@ -82,6 +90,7 @@ class Resources:
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
         self.sockets = SocketRegistry()
+        self.fanout = Fanout(settings.stream_send_queue)
         self._next_snapshot = 0.0
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
@@ -93,9 +102,14 @@ class Resources:
         self.after_tick.register("funding", self.engine.perps.fund)
         self.after_tick.register("price_alerts", self._evaluate_price_alerts)
         self.after_tick.register("alerts", self._publish_alerts)
+        self.after_tick.register("vault_fees", self._crystallize_vault_fees)
+        self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.sessions: SessionRunner | None = None
+        self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
+        self.dispatcher: asyncio.Task[None] | None = None
 
     async def _match(self, marks: Marks) -> None:
         """Fill resting orders and trigger stops the new prices reach."""
@@ -124,6 +138,13 @@ class Resources:
         """Publish the alerts committed transactions raised that no producer announced (their outbox)."""
         await alerts.publish_pending(self.bus)
 
+    async def _crystallize_vault_fees(self, marks: Marks) -> None:
+        """Charge the performance fee of every vault whose fee period ended (checked every few seconds)."""
+        now = time.monotonic()
+        if now >= self._next_vault_check:
+            self._next_vault_check = now + VAULT_FEE_CHECK_SECONDS
+            await vaults.crystallize_due(datetime.now(UTC))
+
     def lease(self) -> Lease:
         if self.settings.is_sqlite:
             return FileLease(self.settings.data_dir / "market_feed.lock")
@@ -135,6 +156,8 @@ class GraphQLApp(GraphQL[Context, None]):
     persisted queries (persisted.py) and batches (a JSON array of operations, at most MAX_BATCH_SIZE)."""
 
     persisted: PersistedQueries
+
+    graphql_transport_ws_handler_class = GroupedTransportWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,7 +189,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def _respond(self, request: Request) -> Response:
         try:
-            return await self.run(request)
+            return _cache_headers(request, await self.run(request))
         except HTTPException as exc:
             return _transport_error(exc)
         except ServiceUnavailable:
@@ -260,8 +283,10 @@ class GraphQLApp(GraphQL[Context, None]):
             engine=resources.engine,
             adapters=resources.adapters,
             loaders=Loaders(cache=isinstance(request, Request)),
+            fanout=resources.fanout,
         )
         if isinstance(request, Request):
+            request.state.graphql_context = context  # read by _cache_headers once the response is made
             try:
                 await sessions.authenticate_http(context)
             except Exception as exc:
@@ -282,6 +307,35 @@ class GraphQLApp(GraphQL[Context, None]):
             context.request.scope[USER_SCOPE_KEY] = context.principal.user_id  # counted per user by SocketLimits
             sessions.watch_socket(context)
         return UNSET
+
+
+def _cache_headers(request: Request, response: Response) -> Response:
+    """Cache-Control (and ETag, 304) of a GraphQL response, as graphql_api/cachecontrol.py sets out."""
+    context: Context | None = getattr(request.state, "graphql_context", None)
+    if context is None or "cache-control" in response.headers or response.media_type != "application/json":
+        return response
+    policy = context.cache_policy
+    if context.principal is not None or (policy is not None and policy.private):
+        response.headers["Cache-Control"] = PRIVATE_NO_STORE
+        return response
+    public = (
+        request.method == "GET"
+        and response.status_code == 200
+        and policy is not None
+        and policy.cacheable
+        and "errors" not in orjson.loads(response.body)
+    )
+    if not public:
+        response.headers["Cache-Control"] = NO_STORE
+        return response
+    assert policy is not None
+    etag = etag_of(bytes(response.body))
+    headers = {"Cache-Control": f"public, max-age={policy.max_age}", "ETag": etag, "Vary": "Accept"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return Response(status_code=304, headers={**kept, **headers})
+    response.headers.update(headers)
+    return response
 
 
 def _collect_late(task: asyncio.Future[Response]) -> None:
@@ -425,10 +479,38 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.session_engine_enabled:
+                    resources.sessions = SessionRunner(
+                        resources,
+                        ttl=settings.session_lease_ttl,
+                        renew=settings.session_lease_renew,
+                        interval=settings.session_engine_interval,
+                    )
+                    resources.sessions.start()
+                if settings.copying_enabled:
+                    resources.copying = CopyDispatcher(
+                        resources,
+                        interval=settings.copy_dispatch_interval,
+                        ttl=settings.copy_claim_ttl,
+                        concurrency=settings.copy_concurrency,
+                    )
+                    resources.copying.start()
+                if settings.delivery_interval > 0:
+                    resources.dispatcher = asyncio.create_task(
+                        delivery.Dispatcher(settings).run_forever(), name="alert-delivery"
+                    )
                 yield
             finally:
+                if resources.dispatcher is not None:
+                    resources.dispatcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resources.dispatcher
+                if resources.copying is not None:
+                    await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
+                if resources.sessions is not None:
+                    await resources.sessions.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials
@@ -464,14 +546,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=list(settings.cors_origins),
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Apollo-Require-Preflight",
+                    "X-CSRF-Token",
+                    "X-Request-ID",
+                    # Apollo Client's client awareness, and W3C trace context from an instrumented browser.
+                    "apollographql-client-name",
+                    "apollographql-client-version",
+                    "traceparent",
+                    "tracestate",
+                ],
+                expose_headers=["ETag", "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"],
             )
         )
+    resources.fanout.use(graphql.schema)
     streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets, persisted))
     app = Starlette(
         routes=[
             Route("/graphql", streams, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", sessions.closing_watchers(SocketLimits(graphql, settings, resources.sockets))),
+            Route("/exports/audit-log", audit_log_export(graphql.get_context), methods=["GET"]),
             Route("/health", health),
             Route("/ready", ready),
             *([Route("/metrics", metrics_endpoint)] if settings.metrics else []),

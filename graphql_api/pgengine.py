@@ -11,6 +11,9 @@ Our statements are short, so a cancelled task here lets the statement in flight 
 receives its cancellation, however often it is cancelled meanwhile. asyncpg's cancellation protocol
 is never started, and the connection goes back to the pool idle.
 
+Its transactions also run work handed to :func:`defer_to_commit` just before their top-level COMMIT: the
+audit log's chain head is locked there, as the last lock of a transaction (graphql_api/audit.py).
+
 Selected by :func:`graphql_api.db.tortoise_config` for PostgreSQL URLs.
 """
 
@@ -19,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import NestedTransactionContext, TransactionContext, TransactionContextPooled
 
 from .deadline import begin_commit
 
@@ -90,8 +94,56 @@ class FinishFirstConnection(asyncpg.Connection):
         return await finish_first(super().fetchval(*args, **kwargs))
 
 
+BeforeCommit = Callable[[Any], Awaitable[None]]
+
+
+class HookedTransaction(TransactionWrapper):
+    """tortoise's asyncpg transaction (or savepoint) that runs the work deferred to its commit.
+
+    Nested blocks (savepoints) share the outermost transaction's list: a savepoint rolled back drops what
+    was deferred inside it; the outermost commit runs the rest, in order, in the transaction."""
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self._outermost = not isinstance(connection, HookedTransaction)
+        self._deferred: list[BeforeCommit] = [] if self._outermost else connection._deferred
+        self._mark = 0
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(HookedTransaction(self))
+
+    async def begin(self) -> None:
+        await super().begin()
+        self._mark = len(self._deferred)
+
+    async def commit(self) -> None:
+        if self._outermost:
+            for work in self._deferred:
+                await work(self)
+            self._deferred.clear()
+        await super().commit()
+
+    async def rollback(self) -> None:
+        try:
+            await super().rollback()
+        finally:
+            del self._deferred[self._mark :]
+
+
+def defer_to_commit(client: Any, work: BeforeCommit) -> bool:
+    """Run ``work(transaction)`` just before ``client``'s transaction commits; False when ``client`` is not
+    such a transaction (then the caller does the work itself)."""
+    if not isinstance(client, HookedTransaction):
+        return False
+    client._deferred.append(work)
+    return True
+
+
 class FinishFirstClient(AsyncpgDBClient):
     connection_class = FinishFirstConnection
+
+    def _in_transaction(self) -> TransactionContext:
+        return TransactionContextPooled(HookedTransaction(self), self._pool_init_lock)
 
 
 client_class = FinishFirstClient

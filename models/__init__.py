@@ -24,6 +24,8 @@ MODEL_MODULES = [
     "models.apikeys",
     "models.trading_sessions",
     "models.bots",
+    "models.vaults",
+    "models.agents",
 ]
 
 # Model docstrings become table comments in migrations, and tortoise does not escape quotes or backticks

@@ -30,8 +30,10 @@ class AuditEntry(Model):
     request_id = fields.CharField(max_length=128, default="", db_index=True)
     outcome = fields.CharEnumField(Outcome, max_length=16)
     detail: Any = fields.JSONField(default=dict)
-    # The hash chain: prev_hash is the hash of the row before this one, hash = sha256(prev_hash + this row's
-    # canonical content) (graphql_api/audit.py), so an edited, removed or inserted row breaks the chain.
+    # The hash chain (graphql_api/audit.py): seq is the row's place in the chain (1, 2, 3, ... without gaps),
+    # prev_hash the hash of the row before it, hash = sha256 over this row's canonical content and prev_hash,
+    # so an edited, removed or inserted row breaks the chain.
+    seq = fields.BigIntField(null=True, unique=True)
     prev_hash = fields.CharField(max_length=64, default="")
     hash = fields.CharField(max_length=64, default="")
 
@@ -40,10 +42,12 @@ class AuditEntry(Model):
 
 
 class AuditChainHead(Model):
-    """The single row that serialises writers of the audit log: the id and hash of its last row."""
+    """The single row (id 1) that serialises writers of the audit log: the id, place and hash of its last row.
+    Writers lock it as the last step of their transaction (see graphql_api/audit.py)."""
 
     id = fields.IntField(primary_key=True)
     last_id = fields.BigIntField(default=0)
+    last_seq = fields.BigIntField(default=0, db_default=0)
     last_hash = fields.CharField(max_length=64, default="")
 
     class Meta:

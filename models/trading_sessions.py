@@ -97,6 +97,11 @@ class TradingSession(Model):
     last_signal = fields.CharField(max_length=4, null=True)
     # A pass of the engine claims the session until then, so two passes never act on it at once.
     claimed_until = fields.DatetimeField(null=True)
+    # The lease (as bots'): the process named by runner watches the session's ticks until lease_until.
+    runner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    # Open time of the signal candle the engine last decided on: a new lot needs a newer one.
+    signal_at = fields.DatetimeField(null=True)
     ends_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -147,6 +152,8 @@ class SessionPosition(Model):
     entry_price = money()
     open_order_id = fields.UUIDField()
     open_fees = money(default=Decimal(0))
+    # The feed step whose book filled the opening order: the engine checks exits from the next one on.
+    open_step = fields.BigIntField(null=True)
     status = fields.CharEnumField(LotStatus, max_length=8, default=LotStatus.OPEN)
     exit_price = money(null=True)
     close_order_id = fields.UUIDField(null=True)

@@ -13,7 +13,9 @@ import strawberry
 from models import trading_sessions as m
 
 from .common import Conflict, InvalidInput, Node, NotFound, enum_from
-from .orders import InsufficientFunds
+from .identity import InvalidSignature
+from .killswitch import KillSwitchActive
+from .orders import ComplianceRejected, InsufficientFunds
 
 if TYPE_CHECKING:
     from models.trading_sessions import (
@@ -230,3 +232,107 @@ CreateTradingSessionResult = Annotated[
         description="The session, or why not: Conflict when the asset already has an active session of yours.",
     ),
 ]
+
+
+@strawberry.type(description="Positions of a session closed by reduce-only market orders, and the session after.")
+class SessionPositionsClosed:
+    session: TradingSession = strawberry.field(description="The session now (ENDED when its trade or asset closed).")
+    positions: list[SessionPosition] = strawberry.field(description="The positions this closed, oldest first.")
+
+
+CloseSessionResult = Annotated[
+    SessionPositionsClosed
+    | NotFound
+    | Conflict
+    | InvalidInput
+    | InvalidSignature
+    | KillSwitchActive
+    | ComplianceRejected
+    | InsufficientFunds,
+    strawberry.union(
+        "CloseSessionResult",
+        description="The positions closed, or why not: NotFound (not yours), Conflict (already closed), "
+        "InvalidSignature (closePositionWithSignature), or a refusal of the closing order.",
+    ),
+]
+
+
+@strawberry.type(description="The EIP-712 domain of a close signature.")
+class Eip712Domain:
+    name: str = strawberry.field(description="Signing domain name (the platform).")
+    version: str = strawberry.field(description="Signing domain version.")
+    chain_id: int = strawberry.field(description="Chain ID (the wallet sign-in's).")
+
+
+@strawberry.type(description="One member of an EIP-712 struct type.")
+class Eip712Field:
+    name: str = strawberry.field(description="Member name.")
+    type: str = strawberry.field(description="Solidity type (string, bytes32, uint256).")
+
+
+@strawberry.type(description="One EIP-712 struct type and its members, in order.")
+class Eip712Type:
+    name: str = strawberry.field(description="Type name (EIP712Domain, ClosePosition).")
+    fields: list[Eip712Field] = strawberry.field(description="Its members, in encoding order.")
+
+
+@strawberry.type(description="What the wallet signs to authorise closing a position.")
+class ClosePositionMessage:
+    position_id: strawberry.ID = strawberry.field(description="Global ID of the session position.")
+    symbol: str = strawberry.field(description="Instrument symbol.")
+    side: str = strawberry.field(description="LONG or SHORT.")
+    size: str = strawberry.field(description="Size to close, as a decimal string.")
+    nonce: str = strawberry.field(description="Single-use nonce (bytes32, 0x-hex); a newer request replaces it.")
+    expiry: int = strawberry.field(description="Unix time after which the signature is refused.")
+
+
+@strawberry.type(
+    description="EIP-712 typed data authorising the close of one session position: sign it with the wallet "
+    "linked to your account (eth_signTypedData_v4 of typedData) and pass the signature to "
+    "closePositionWithSignature before expiry."
+)
+class ClosePositionTypedData:
+    domain: Eip712Domain = strawberry.field(description="The signing domain.")
+    types: list[Eip712Type] = strawberry.field(description="The struct types, EIP712Domain included.")
+    primary_type: str = strawberry.field(description="The signed struct type: ClosePosition.")
+    signed_message: ClosePositionMessage = strawberry.field(
+        description="The signed values: typedData's message (named apart from UserError.message)."
+    )
+    typed_data: str = strawberry.field(description="The whole typed data as JSON, as eth_signTypedData_v4 takes it.")
+
+
+ClosePositionSignatureResult = Annotated[
+    ClosePositionTypedData | NotFound | Conflict | InvalidInput,
+    strawberry.union(
+        "ClosePositionSignatureResult",
+        description="The typed data to sign, or why not: NotFound, Conflict (already closed), InvalidInput "
+        "(NO_WALLET: no wallet is linked to your account).",
+    ),
+]
+
+
+@strawberry.type(description="What one engine pass over the active sessions did.")
+class SessionEnginePass:
+    sessions: int = strawberry.field(description="Sessions stepped.")
+    skipped: int = strawberry.field(description="Sessions skipped because another process was stepping them.")
+    opened: int = strawberry.field(description="Positions opened.")
+    closed: int = strawberry.field(description="Positions closed.")
+    ended: int = strawberry.field(description="Sessions ended (target, threshold or duration).")
+
+
+RunSessionEngineResult = Annotated[
+    SessionEnginePass | NotFound | Conflict,
+    strawberry.union(
+        "RunSessionEngineResult", description="The pass, or why not: NotFound or Conflict (the session has ended)."
+    ),
+]
+
+
+@strawberry.type(description="A change of one of your sessions: its state now and the decisions since the last one.")
+class TradingSessionUpdate:
+    sequence: int = strawberry.field(description="Per-stream sequence number, from 1 (the snapshot's first).")
+    session: TradingSession = strawberry.field(description="The session now, with its PnL.")
+    decisions: list[SessionLogEntry] = strawberry.field(
+        description="Its log entries since the previous update of this session on this stream, oldest first "
+        "(none in the opening snapshot)."
+    )

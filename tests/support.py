@@ -64,6 +64,8 @@ class LegConfig:
             "FEED_INTERVAL": "0.1",
             "FEED_LEADER_POLL": "0.2",
             "EQUITY_SNAPSHOT_INTERVAL": "1",
+            # Session entries only when a test runs runSessionEngineOnce (exits are still checked every tick).
+            "SESSION_ENGINE_INTERVAL": "0",
             "BROADCAST_NAMESPACE": NAMESPACE,
             # Tests send far more requests than a person: the request-category limits are tested on their own
             # server with low values (test_rate_limits.py).
@@ -75,6 +77,8 @@ class LegConfig:
             # The leg's admin and trader sign in once per session, and a leg on a loaded machine can outlast
             # the default 15 minutes; expiry itself is tested with tokens made to expire.
             "ACCESS_TOKEN_TTL": "7200",
+            # The in-process server drains no outbox: the delivery tests run dispatcher passes themselves.
+            "DELIVERY_INTERVAL": "0",
         }
         env.update(overrides)
         return env
@@ -173,7 +177,18 @@ class QueryCounter(logging.Handler):
         self.statements: list[str] = []
 
     # Background work of the in-process server (the feed and what follows each tick) is not the request's.
-    background = frozenset({"market-feed", "ws-session-watch", "redis-bus", "bot-leases", "bot-ticks"})
+    background = frozenset(
+        {
+            "market-feed",
+            "ws-session-watch",
+            "redis-bus",
+            "bot-leases",
+            "bot-ticks",
+            "copy-dispatcher",
+            "session-leases",
+            "session-ticks",
+        }
+    )
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

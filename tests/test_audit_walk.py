@@ -7,6 +7,7 @@ cannot forget its audit rows.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from models.audit import AuditEntry
 from models.compliance import ComplianceViolation, RuleType, ViolationSeverity
 from schema import build_schema
 
+from . import sessions
 from .accounts import PASSWORD, Account, as_user, register, unique_email
 from .trading import POSITIONS, paper_account, placed
 
@@ -499,6 +501,20 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, DELETE_PRICE_ALERT, {"id": to_global_id("PriceAlert", NOBODY)}),
         "DENIED",
     ),
+    "createWebhook": (
+        "webhook.create",
+        lambda w: _do(w.client, CREATE_WEBHOOK, {"u": "http://127.0.0.1:9/walk"}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_WEBHOOK, {"u": "ftp://walk"}),
+        "DENIED",
+    ),
+    "deleteWebhook": (
+        "webhook.delete",
+        lambda w: _webhook_then(w, DELETE_WEBHOOK),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_WEBHOOK, {"id": to_global_id("Webhook", NOBODY)}),
+        "DENIED",
+    ),
     "markAlertRead": (
         "alert.mark_read",
         lambda w: _test_alert_then(w, MARK_ALERT_READ),
@@ -604,6 +620,44 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, ADVANCED_SESSION, {"i": _advanced(amount="1")}),
         "DENIED",
     ),
+    "closeSessionPosition": (
+        "trading_session.close_position",
+        lambda w: _session_close(w, "closeSessionPosition"),
+        "SUCCESS",
+        lambda w: _do(w.client, CLOSE_SESSION_POSITION, {"p": to_global_id("SessionPosition", NOBODY)}),
+        "DENIED",
+    ),
+    "closeTrade": (
+        "trading_session.close_trade",
+        lambda w: _session_close(w, "closeTrade"),
+        "SUCCESS",
+        lambda w: _do(w.client, CLOSE_SESSION_TRADE, {"t": to_global_id("SessionTrade", NOBODY)}),
+        "DENIED",
+    ),
+    "closePositionByAsset": (
+        "trading_session.close_position_by_asset",
+        # The quick session createQuickTradingSession started above, on asset 0.
+        lambda w: _do(w.client, _mutation("closePositionByAsset", "(assetIndex: 0)")),
+        "SUCCESS",
+        lambda w: _do(w.client, _mutation("closePositionByAsset", "(assetIndex: 9)")),
+        "DENIED",
+    ),
+    "closePositionWithSignature": (
+        "trading_session.close_position_with_signature",
+        lambda w: _session_close(w, "closePositionWithSignature"),
+        "SUCCESS",
+        lambda w: _do(
+            w.client, CLOSE_SESSION_SIGNED, {"p": to_global_id("SessionPosition", NOBODY), "s": "0x" + "00" * 65}
+        ),
+        "DENIED",
+    ),
+    "runSessionEngineOnce": (
+        "trading_session.run_engine",
+        lambda w: _session_close(w, "runSessionEngineOnce"),
+        "SUCCESS",
+        lambda w: _do(w.boss, RUN_SESSION_ENGINE, {"s": to_global_id("TradingSession", NOBODY)}),
+        "DENIED",
+    ),
     "createBot": (
         "bot.create",
         lambda w: _bot_then(w, None),
@@ -660,6 +714,69 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _bot_then(w, _bot_step("stopBotEntries")),
         "DENIED",
     ),
+    "publishAgent": (
+        "agent.publish",
+        lambda w: _agent_then(w, None),
+        "SUCCESS",
+        lambda w: _agent_then(w, None, name=""),
+        "DENIED",
+    ),
+    "unpublishAgent": (
+        "agent.unpublish",
+        lambda w: _agent_then(w, UNPUBLISH_AGENT),
+        "SUCCESS",
+        lambda w: _do(w.boss, UNPUBLISH_AGENT, {"id": to_global_id("Agent", NOBODY)}),
+        "DENIED",
+    ),
+    "subscribeToAgent": (
+        "agent.subscribe",
+        lambda w: _agent_then(w, SUBSCRIBE_AGENT),
+        "SUCCESS",
+        lambda w: _agent_then(w, SUBSCRIBE_AGENT, allocation="0"),
+        "DENIED",
+    ),
+    "unsubscribeFromAgent": (
+        "agent.unsubscribe",
+        lambda w: _agent_then(w, UNSUBSCRIBE_AGENT),
+        "SUCCESS",
+        lambda w: _do(w.client, UNSUBSCRIBE_AGENT, {"s": to_global_id("AgentSubscription", NOBODY)}),
+        "DENIED",
+    ),
+    "createVault": (
+        "vault.create",
+        lambda w: _create_vault(w, "0.2"),
+        "SUCCESS",
+        lambda w: _create_vault(w, "0.9"),
+        "DENIED",
+    ),
+    "depositToVault": (
+        "vault.deposit",
+        lambda w: _vault_then(w, DEPOSIT_TO_VAULT, amount="20"),
+        "SUCCESS",
+        lambda w: _vault_then(w, DEPOSIT_TO_VAULT, amount="0"),
+        "DENIED",
+    ),
+    "withdrawFromVault": (
+        "vault.withdraw",
+        lambda w: _vault_then(w, WITHDRAW_FROM_VAULT, deposit="20", shares="5"),
+        "SUCCESS",
+        lambda w: _vault_then(w, WITHDRAW_FROM_VAULT, shares="5"),
+        "DENIED",
+    ),
+    "crystallizeVaultFees": (
+        "vault.crystallize",
+        lambda w: _vault_then(w, CRYSTALLIZE_VAULT),
+        "SUCCESS",
+        lambda w: _do(w.boss, CRYSTALLIZE_VAULT, {"v": to_global_id("Vault", NOBODY)}),
+        "DENIED",
+    ),
+    "broadcast": (
+        "admin.broadcast",
+        lambda w: _do(w.boss, _mutation("broadcast", '(message: "walked")')),
+        "SUCCESS",
+        lambda w: _do(w.boss, _mutation("broadcast", '(message: " ")')),
+        "DENIED",
+    ),
 }
 
 CREATE_PRICE_ALERT = _mutation("createPriceAlert", "(input: $i)", "$i: PriceAlertInput!")
@@ -668,6 +785,8 @@ DELETE_PRICE_ALERT = _mutation("deletePriceAlert", "(id: $id)", "$id: ID!")
 MARK_ALERT_READ = _mutation("markAlertRead", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE_ALERT = _mutation("acknowledgeAlert", "(id: $id)", "$id: ID!")
 SEND_TEST_ALERT = _mutation("sendTestAlert", "(message: $m)", "$m: String")
+CREATE_WEBHOOK = _mutation("createWebhook", "(url: $u)", "$u: String!")
+DELETE_WEBHOOK = _mutation("deleteWebhook", "(id: $id)", "$id: ID!")
 # Far above any price the walk reaches: the walk's alerts never fire.
 FAR_ABOVE = {"symbol": "BTC", "condition": "ABOVE", "value": "100000000"}
 
@@ -686,6 +805,13 @@ async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
     if "$i" in document:
         variables["i"] = FAR_ABOVE
     return await _do(w.client, document, variables)
+
+
+async def _webhook_then(w: World, document: str) -> dict[str, Any]:
+    made = await w.client.query(
+        'mutation { createWebhook(url: "http://127.0.0.1:9/gone") { ... on WebhookCreated { webhook { id } } } }'
+    )
+    return await _do(w.client, document, {"id": made["createWebhook"]["webhook"]["id"]})
 
 
 async def _test_alert_then(w: World, document: str) -> dict[str, Any]:
@@ -729,6 +855,104 @@ async def _bot_then(w: World, document: str | None, *steps: str, name: str = "wa
     return await _do(w.client, document, variables)
 
 
+PUBLISH_AGENT = _mutation("publishAgent", "(input: $i)", "$i: PublishAgentInput!")
+UNPUBLISH_AGENT = _mutation("unpublishAgent", "(id: $id)", "$id: ID!")
+SUBSCRIBE_AGENT = _mutation(
+    "subscribeToAgent", "(agentId: $id, venueAccountId: $a, allocation: $x)", "$id: ID!, $a: ID!, $x: Decimal!"
+)
+UNSUBSCRIBE_AGENT = _mutation("unsubscribeFromAgent", "(subscriptionId: $s, closePositions: true)", "$s: ID!")
+
+
+async def _agent_then(w: World, document: str | None, name: str = "walked", allocation: str = "100") -> dict[str, Any]:
+    """A bot of the trader (never started) published by the admin as an agent, then ``document`` on it; with no
+    document, the answer of publishAgent itself. Subscribing copies into a second account of the trader."""
+    body = await w.client.query(
+        "mutation($i: StrategyInput!) { createStrategy(input: $i) { ... on StrategyChanged { strategy { id } } } }",
+        {"i": STRATEGY_INPUT},
+    )
+    bot = {
+        "name": "walked agent",
+        "strategyId": body["createStrategy"]["strategy"]["id"],
+        "venueAccountId": w.account,
+        "allocatedCapital": "100",
+        "configuration": {"maxPositionSize": "10", "riskPerTrade": "1", "allowedPairs": ["BTC"], "interval": "1d"},
+    }
+    made = await w.client.query(
+        "mutation($i: CreateBotInput!) { createBot(input: $i) { ... on BotChanged { bot { id } } } }", {"i": bot}
+    )
+    bot_id = made["createBot"]["bot"]["id"]
+    agent = {"botId": bot_id, "name": name, "profile": "MODERATE"}
+    if document is None:
+        return await _do(w.boss, PUBLISH_AGENT, {"i": agent})
+    published = await w.boss.query(
+        "mutation($i: PublishAgentInput!) { publishAgent(input: $i) { ... on AgentChanged { agent { id } } } }",
+        {"i": agent},
+    )
+    agent_id = published["publishAgent"]["agent"]["id"]
+    if document is UNPUBLISH_AGENT:
+        return await _do(w.boss, document, {"id": agent_id})
+    account = await paper_account(w.client)
+    variables = {"id": agent_id, "a": account, "x": allocation}
+    if document is SUBSCRIBE_AGENT:
+        return await _do(w.client, document, variables)
+    subscribed = await w.client.query(
+        "mutation($id: ID!, $a: ID!, $x: Decimal!) { subscribeToAgent(agentId: $id, venueAccountId: $a, "
+        "allocation: $x) { ... on AgentSubscriptionChanged { subscription { id } } } }",
+        variables,
+    )
+    return await _do(w.client, document, {"s": subscribed["subscribeToAgent"]["subscription"]["id"]})
+
+
+CREATE_VAULT = _mutation("createVault", "(input: $i)", "$i: CreateVaultInput!")
+DEPOSIT_TO_VAULT = _mutation(
+    "depositToVault", "(vaultId: $v, venueAccountId: $a, amount: $amount)", "$v: ID!, $a: ID!, $amount: Decimal!"
+)
+WITHDRAW_FROM_VAULT = _mutation("withdrawFromVault", "(vaultId: $v, shares: $s)", "$v: ID!, $s: Decimal!")
+CRYSTALLIZE_VAULT = _mutation("crystallizeVaultFees", "(vaultId: $v)", "$v: ID!")
+
+
+def _vault_input(rate: str) -> dict[str, Any]:
+    return {
+        "name": f"walk {uuid.uuid4().hex[:12]}",
+        "performanceFeeRate": rate,
+        "feePeriod": "MONTHLY",
+        "minimumDeposit": "0",
+    }
+
+
+async def _create_vault(w: World, rate: str) -> dict[str, Any]:
+    return await _do(w.boss, CREATE_VAULT, {"i": _vault_input(rate)})
+
+
+async def _vault_then(
+    w: World, document: str, *, deposit: str | None = None, amount: str = "0", shares: str = "0"
+) -> dict[str, Any]:
+    """A new vault, then ``document`` by a new trader with a paper account of their own that never trades (so its
+    ledger rows stay its whole history); ``deposit`` first puts that much in."""
+    body = await w.boss.query(
+        "mutation($i: CreateVaultInput!) { createVault(input: $i) { ... on VaultCreated { vault { id } } } }",
+        {"i": _vault_input("0.1")},
+    )
+    vault = body["createVault"]["vault"]["id"]
+    if document == CRYSTALLIZE_VAULT:
+        return await _do(w.boss, document, {"v": vault})
+    person = await register(w.api)
+    async with as_user(w.api.base_url, person) as client:
+        account = await paper_account(client, "100")
+        if deposit is not None:
+            await client.query(
+                "mutation($v: ID!, $a: ID!, $m: Decimal!) { depositToVault(vaultId: $v, venueAccountId: $a, amount: $m) "
+                "{ __typename } }",
+                {"v": vault, "a": account, "m": deposit},
+            )
+        variables: dict[str, Any] = (
+            {"v": vault, "s": shares}
+            if document == WITHDRAW_FROM_VAULT
+            else {"v": vault, "a": account, "amount": amount}
+        )
+        return await _do(client, document, variables)
+
+
 CREATE_STRATEGY = _mutation("createStrategy", "(input: $i)", "$i: StrategyInput!")
 UPDATE_STRATEGY = _mutation("updateStrategy", "(id: $id, input: $i)", "$id: ID!, $i: StrategyInput!")
 DELETE_STRATEGY = _mutation("deleteStrategy", "(id: $id)", "$id: ID!")
@@ -753,6 +977,38 @@ ACKNOWLEDGE = _mutation("acknowledgeViolation", "(id: $id)", "$id: ID!")
 RESOLVE = _mutation("resolveViolation", "(id: $id, note: $n)", "$id: ID!, $n: String!")
 ARM = _mutation("armDeadMansSwitch", "(timeoutSeconds: $t)", "$t: Int!")
 QUICK_SESSION = _mutation("createQuickTradingSession", "(input: $i)", "$i: CreateQuickTradingSessionInput!")
+CLOSE_SESSION_POSITION = _mutation("closeSessionPosition", "(positionId: $p)", "$p: ID!")
+CLOSE_SESSION_TRADE = _mutation("closeTrade", "(tradeId: $t)", "$t: ID!")
+CLOSE_SESSION_SIGNED = _mutation(
+    "closePositionWithSignature", "(positionId: $p, signature: $s)", "$p: ID!, $s: String!"
+)
+RUN_SESSION_ENGINE = _mutation("runSessionEngineOnce", "(sessionId: $s)", "$s: ID")
+
+
+async def _session_close(w: World, field: str) -> dict[str, Any]:
+    """A session of a new wallet-signed-in trader whose engine pass opened a position, then ``field`` on it
+    (runSessionEngineOnce: that pass itself)."""
+    key, token = await sessions.wallet_user(w.api)
+    async with as_user(w.api.base_url, token) as client:
+        if field == "runSessionEngineOnce":
+            account = await paper_account(client, "1000", venue="hyperliquid")
+            created = await client.query(
+                sessions.QUICK,
+                {"i": {"budget": "10", "profitTarget": "500", "assetIndex": 0, "venueAccountId": account}},
+            )
+            session = created["createQuickTradingSession"]["session"]["id"]
+            return await _do(w.boss, RUN_SESSION_ENGINE, {"s": session})
+        opened = await sessions.open_session(client, w.boss)
+        position = opened.position["id"]
+        if field == "closeSessionPosition":
+            return await _do(client, CLOSE_SESSION_POSITION, {"p": position})
+        if field == "closeTrade":
+            return await _do(client, CLOSE_SESSION_TRADE, {"t": opened.trade["id"]})
+        issued = await client.query(sessions.SIGNATURE, {"p": position})
+        typed = json.loads(issued["closePositionSignature"]["typedData"])
+        return await _do(client, CLOSE_SESSION_SIGNED, {"p": position, "s": sessions.sign_typed(key, typed)})
+
+
 ADVANCED_SESSION = _mutation("createAdvancedTradingSession", "(input: $i)", "$i: CreateAdvancedTradingSessionInput!")
 
 

@@ -373,7 +373,20 @@ class PaperEngine:
         await journal.record_fill(
             conn, order, fill, cash_delta=journal.spot_cash_effect(order.side, price, quantity, fee)
         )
-        facts = FillFacts(str(order.user_id), fill.created_at, notional, fee, realized, closed_cost, fill.id)
+        facts = FillFacts(
+            str(order.user_id),
+            fill.created_at,
+            notional,
+            fee,
+            realized,
+            closed_cost,
+            fill.id,
+            bot_id=str(order.bot_id) if order.bot_id is not None else None,
+            symbol=order.symbol,
+            side=order.side.value,
+            price=price,
+            quantity=quantity,
+        )
         await after_fill(conn, facts, self.settings.referral_reward_rate)
 
     def _finish(self, order: Order, cash: Balance, position: Position, status: OrderStatus, reason: str | None) -> None:

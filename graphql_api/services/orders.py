@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -41,6 +43,11 @@ class OrderSpec:
     client_order_id: str | None = None
     reduce_only: bool = False
     bot_id: str | None = None  # the bot placing it, if any
+
+
+# Work that must commit or roll back with an order (a trading session's lot), run in its transaction once
+# the order is placed and filled; a Rejection it raises refuses the order.
+Within = Callable[[BaseDBAsyncClient, Order], Awaitable[None]]
 
 
 @dataclass
@@ -137,14 +144,16 @@ def _replay(row: Order, req: OrderRequest) -> Placed:
     return Placed(row, replayed=True)
 
 
-async def place_order(deps: Deps, actor: Actor, spec: OrderSpec, action: Action = Action.ORDER_PLACE) -> Placed:
+async def place_order(
+    deps: Deps, actor: Actor, spec: OrderSpec, action: Action = Action.ORDER_PLACE, within: Within | None = None
+) -> Placed:
     """Validate and place: every refusal (input, kill switch, funds) is audited and raised."""
     symbol = {"symbol": spec.symbol.strip().upper()}
     async with audit.refusals(actor, action, target_type="VenueAccount", target_id=spec.account_id, detail=symbol):
-        return await submit(deps, actor, await validate(actor, spec), action)
+        return await submit(deps, actor, await validate(actor, spec), action, within)
 
 
-async def submit(deps: Deps, actor: Actor, req: OrderRequest, action: Action) -> Placed:
+async def submit(deps: Deps, actor: Actor, req: OrderRequest, action: Action, within: Within | None = None) -> Placed:
     """Place a validated order: idempotent on clientOrderId, all-or-nothing, audited, then published."""
     if req.client_order_id is not None:
         existing = await Order.get_or_none(account_id=req.account_id, client_order_id=req.client_order_id)
@@ -162,6 +171,8 @@ async def submit(deps: Deps, actor: Actor, req: OrderRequest, action: Action) ->
                 if existing is not None:
                     return _replay(existing, req)
             order = await deps.engine.place(req, conn, changes, blocking)
+            if within is not None:
+                await within(conn, order)
             await audit.by(
                 actor,
                 action,

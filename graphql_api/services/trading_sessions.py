@@ -9,19 +9,25 @@ account's active sessions together never exceed what the account could withdraw 
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from eth_account import Account as EthAccount
+from eth_account.messages import encode_typed_data
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.audit import Outcome
-from models.orders import Fill, Side
+from models.identity import User
+from models.market import Instrument, LastPrice
+from models.orders import Fill, Order, OrderType, Side
 from models.trading_sessions import (
+    EndReason,
     ExecutionStrategy,
     LogKind,
     LotStatus,
@@ -29,6 +35,7 @@ from models.trading_sessions import (
     SessionLog,
     SessionPosition,
     SessionStatus,
+    SessionTrade,
     StrategyDuration,
     TradeSide,
     TradingSession,
@@ -40,10 +47,12 @@ from ..engine import margin as mg
 from ..engine.matching import lock_account
 from ..events import publish
 from ..events.trading_sessions import TradingSessionChanged
-from ..ownership import Actor
-from ..rejections import Conflict, FundsShort, Invalid
+from ..ownership import Actor, require_owned
+from ..pagination import to_global_id
+from ..rejections import BadSignature, Conflict, FundsShort, Invalid, Missing
 from .deps import Deps
 from .funds import source_account
+from .orders import OrderSpec, Within, place_order, submit, validate
 from .perps import account_state, instrument_at
 
 ZERO = Decimal(0)
@@ -300,11 +309,14 @@ def side_sign(side: TradeSide | str) -> int:
     return 1 if TradeSide(side) == TradeSide.LONG else -1
 
 
-async def stats_of(deps: Deps, sessions: list[TradingSession]) -> dict[str, Stats]:
+async def stats_of(
+    deps: Deps, sessions: list[TradingSession], prices: dict[str, Decimal] | None = None
+) -> dict[str, Stats]:
     """Each session's figures from the fills of its lots' orders, in three queries whatever their number.
 
     A lot's realized PnL is side × (exit notional − entry notional) of the size closed; an open lot's
-    unrealized PnL is side × (size × mark − entry notional); fees and volume are the fills' own."""
+    unrealized PnL is side × (size × mark − entry notional); fees and volume are the fills' own. ``prices``
+    (a feed tick's) stands in for the mark of the symbols it names."""
     found: dict[str, Stats] = {str(s.id): Stats() for s in sessions}
     if not sessions:
         return found
@@ -318,7 +330,10 @@ async def stats_of(deps: Deps, sessions: list[TradingSession]) -> dict[str, Stat
         notional[key] += fill.price * fill.quantity
         fees[key] += fill.fee
         count[key] += 1
-    marks = await deps.engine.perps.marks() if any(lot.status == LotStatus.OPEN for lot in lots) else {}
+    prices = prices or {}
+    wanted = {lot.symbol for lot in lots if lot.status == LotStatus.OPEN} - set(prices)
+    marks = {s: m.mark for s, m in (await deps.engine.perps.marks()).items()} if wanted else {}
+    marks.update(prices)
     for lot in lots:
         stats = found[str(lot.session_id)]
         stats.lots.append(lot)
@@ -329,7 +344,7 @@ async def stats_of(deps: Deps, sessions: list[TradingSession]) -> dict[str, Stat
         stats.fills += count[opened] + (count[closed] if lot.close_order_id else 0)
         if lot.status == LotStatus.OPEN:
             stats.open_positions += 1
-            stats.unrealized_pnl += sign * (lot.size * marks[lot.symbol].mark - notional[opened])
+            stats.unrealized_pnl += sign * (lot.size * marks[lot.symbol] - notional[opened])
         else:
             stats.realized_pnl += sign * (notional[closed] - notional[opened])
     return found
@@ -338,3 +353,388 @@ async def stats_of(deps: Deps, sessions: list[TradingSession]) -> dict[str, Stat
 def order_side(side: TradeSide, closing: bool) -> Side:
     opens = Side.BUY if side == TradeSide.LONG else Side.SELL
     return (Side.SELL if opens == Side.BUY else Side.BUY) if closing else opens
+
+
+# -- lots: opening and closing through the order path -----------------------------------------------------
+
+
+async def order_fills(conn: BaseDBAsyncClient | None, order_id: Any) -> tuple[Decimal, Decimal, Decimal]:
+    """(quantity, notional, fees) of an order's fills."""
+    quantity = notional = fees = ZERO
+    for fill in await Fill.filter(order_id=order_id).using_db(conn):
+        quantity += fill.quantity
+        notional += fill.price * fill.quantity
+        fees += fill.fee
+    return quantity, notional, fees
+
+
+def lot_size_of(instrument: Instrument, quantity: Decimal) -> Decimal:
+    return (quantity / instrument.lot_size).to_integral_value(rounding=ROUND_DOWN) * instrument.lot_size
+
+
+async def open_lot(
+    deps: Deps, actor: Actor, session: TradingSession, side: TradeSide, quantity: Decimal, reason: str, **detail: Any
+) -> SessionPosition:
+    """A market order of ``quantity`` on the session's asset, and the lot it opens, in one transaction: the
+    order is refused (and nothing written) when the session is no longer ACTIVE once the account is locked."""
+    opened: list[SessionPosition] = []
+
+    async def record(conn: BaseDBAsyncClient, order: Order) -> None:
+        current = await TradingSession.get(id=session.id, using_db=conn)
+        if current.status != SessionStatus.ACTIVE:
+            raise Conflict("the session has ended", code="SESSION_ENDED", field="sessionId")
+        filled, notional, fees = await order_fills(conn, order.id)
+        if filled <= 0:
+            raise Invalid("the market order found nothing to fill", code="NOT_FILLED", field="quantity")
+        # The feed step the order's book was built at (the engine read it in this transaction).
+        last = await LastPrice.get(instrument__symbol=session.symbol, using_db=conn)
+        trade = (
+            await SessionTrade.filter(session_id=session.id, status=LotStatus.OPEN)
+            .using_db(conn)
+            .order_by("-opened_at")
+            .first()
+        )
+        if trade is None:
+            trade = await SessionTrade.create(
+                session_id=session.id,
+                user_id=session.user_id,
+                account_id=session.account_id,
+                symbol=session.symbol,
+                side=side,
+                using_db=conn,
+            )
+        lot = await SessionPosition.create(
+            trade_id=trade.id,
+            session_id=session.id,
+            user_id=session.user_id,
+            account_id=session.account_id,
+            symbol=session.symbol,
+            side=side,
+            size=filled,
+            entry_price=mg.q12(notional / filled),
+            open_order_id=order.id,
+            open_fees=fees,
+            open_step=last.step,
+            using_db=conn,
+        )
+        await write_log(
+            conn,
+            session,
+            LogKind.POSITION_OPENED,
+            f"opened {side.value} {filled.normalize():f} {session.symbol} at {mg.q8(notional / filled)}: {reason}",
+            trade_id=trade.id,
+            positionId=str(lot.id),
+            orderId=str(order.id),
+            side=side.value,
+            size=str(filled),
+            entryPrice=str(lot.entry_price),
+            notional=str(notional),
+            fees=str(fees),
+            step=last.step,
+            oraclePrice=str(last.price),
+            **detail,
+        )
+        opened.append(lot)
+
+    spec = OrderSpec(
+        account_id=str(session.account_id),
+        symbol=session.symbol,
+        side=order_side(side, closing=False),
+        type=OrderType.MARKET,
+        quantity=quantity,
+    )
+    await place_order(deps, actor, spec, within=record)
+    return opened[0]
+
+
+async def close_lot(
+    deps: Deps,
+    actor: Actor,
+    lot: SessionPosition,
+    reason: str,
+    action: Action,
+    also: Within | None = None,
+) -> SessionPosition:
+    """A reduce-only market order for the lot's size, and the lot closed from its fills, in one transaction.
+    Two closes of one lot racing: the second finds it CLOSED under the account lock and is refused whole."""
+    session = await TradingSession.get(id=lot.session_id)
+
+    async def record(conn: BaseDBAsyncClient, order: Order) -> None:
+        if also is not None:
+            await also(conn, order)
+        filled, notional, fees = await order_fills(conn, order.id)
+        if filled != lot.size:
+            raise Invalid(
+                f"the closing order filled {filled.normalize():f} of {lot.size.normalize():f}",
+                code="PARTIAL_CLOSE",
+                field="positionId",
+            )
+        _, entry_notional, _ = await order_fills(conn, lot.open_order_id)
+        realized = side_sign(lot.side) * (notional - entry_notional)
+        now = datetime.now(UTC)
+        closed = (
+            await SessionPosition.filter(id=lot.id, status=LotStatus.OPEN)
+            .using_db(conn)
+            .update(
+                status=LotStatus.CLOSED,
+                exit_price=mg.q12(notional / filled),
+                close_order_id=order.id,
+                close_fees=fees,
+                realized_pnl=realized,
+                close_reason=reason[:200],
+                close_nonce=None,
+                close_deadline=None,
+                closed_at=now,
+            )
+        )
+        if not closed:
+            raise Conflict("the position is already closed", code="POSITION_CLOSED", field="positionId")
+        await write_log(
+            conn,
+            session,
+            LogKind.POSITION_CLOSED,
+            f"closed {lot.side.value} {lot.size.normalize():f} {lot.symbol} at {mg.q8(notional / filled)}: {reason}",
+            trade_id=lot.trade_id,
+            positionId=str(lot.id),
+            orderId=str(order.id),
+            exitPrice=str(mg.q12(notional / filled)),
+            notional=str(notional),
+            fees=str(fees),
+            realizedPnl=str(realized),
+        )
+        if not await SessionPosition.exists(trade_id=lot.trade_id, status=LotStatus.OPEN, using_db=conn):
+            await (
+                SessionTrade.filter(id=lot.trade_id)
+                .using_db(conn)
+                .update(status=LotStatus.CLOSED, close_reason=reason[:200], closed_at=now)
+            )
+            await write_log(conn, session, LogKind.TRADE_CLOSED, f"trade closed: {reason}", trade_id=lot.trade_id)
+
+    if lot.status != LotStatus.OPEN:
+        raise Conflict("the position is already closed", code="POSITION_CLOSED", field="positionId")
+    spec = OrderSpec(
+        account_id=str(lot.account_id),
+        symbol=lot.symbol,
+        side=order_side(TradeSide(lot.side), closing=True),
+        type=OrderType.MARKET,
+        quantity=lot.size,
+        reduce_only=True,
+    )
+    await submit(deps, actor, await validate(actor, spec), action, record)
+    await lot.refresh_from_db()
+    return lot
+
+
+async def end_session(
+    deps: Deps, actor: Actor, session: TradingSession, reason: EndReason, why: str, action: Action, **seen: str
+) -> TradingSession:
+    """Close the session's open lots, then end it (ACTIVE → ENDED once, whoever races) with its final PnL."""
+    for lot in await SessionPosition.filter(session_id=session.id, status=LotStatus.OPEN).order_by("opened_at", "id"):
+        await close_lot(deps, actor, lot, why, action)
+    stats = (await stats_of(deps, [session]))[str(session.id)]
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        ended = (
+            await TradingSession.filter(id=session.id, status=SessionStatus.ACTIVE)
+            .using_db(conn)
+            .update(status=SessionStatus.ENDED, end_reason=reason, ended_at=now, active_asset=None)
+        )
+        if ended:
+            await write_log(
+                conn,
+                session,
+                LogKind.SESSION_ENDED,
+                f"session ended ({reason.value}): {why}",
+                reason=reason.value,
+                pnl=str(stats.pnl),
+                realizedPnl=str(stats.realized_pnl),
+                fees=str(stats.fees),
+                **seen,
+            )
+    await session.refresh_from_db()
+    await announce(deps, session)
+    return session
+
+
+# -- the owner's closes -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Closed:
+    session: TradingSession
+    lots: list[SessionPosition]
+
+
+async def close_session_position(
+    deps: Deps, actor: Actor, lot_id: str, action: Action = Action.TRADING_SESSION_CLOSE_POSITION
+) -> Closed:
+    """Close one lot of one of your sessions; the session goes on trading."""
+    async with audit.refusals(actor, action, target_type="SessionPosition", target_id=lot_id):
+        lot = await require_owned(SessionPosition, lot_id, actor, field="positionId", what="session position")
+        closed = await close_lot(deps, actor, lot, "closed by its owner", action)
+    session = await TradingSession.get(id=lot.session_id)
+    await announce(deps, session)
+    return Closed(session, [closed])
+
+
+async def _end_by_owner(deps: Deps, actor: Actor, session: TradingSession, why: str, action: Action) -> Closed:
+    before = {str(lot.id) for lot in await SessionPosition.filter(session_id=session.id, status=LotStatus.OPEN)}
+    await end_session(deps, actor, session, EndReason.CLOSED_BY_USER, why, action)
+    lots = await SessionPosition.filter(id__in=list(before)).order_by("opened_at", "id") if before else []
+    if not before:
+        await audit.by(actor, action, Outcome.SUCCESS, target_type="TradingSession", target_id=session.id)
+    return Closed(session, list(lots))
+
+
+async def close_trade(deps: Deps, actor: Actor, trade_id: str) -> Closed:
+    """Close every position of one of your open trades; the session ends (CLOSED_BY_USER)."""
+    action = Action.TRADING_SESSION_CLOSE_TRADE
+    async with audit.refusals(actor, action, target_type="SessionTrade", target_id=trade_id):
+        trade = await require_owned(SessionTrade, trade_id, actor, field="tradeId", what="session trade")
+        if trade.status != LotStatus.OPEN:
+            raise Conflict("the trade is already closed", code="TRADE_CLOSED", field="tradeId")
+        session = await TradingSession.get(id=trade.session_id)
+        return await _end_by_owner(deps, actor, session, "trade closed by its owner", action)
+
+
+async def close_position_by_asset(deps: Deps, actor: Actor, asset_index: int) -> Closed:
+    """Close your active session's positions on an asset; the session ends (CLOSED_BY_USER)."""
+    action = Action.TRADING_SESSION_CLOSE_ASSET
+    async with audit.refusals(actor, action, target_type="TradingSession", detail={"assetIndex": asset_index}):
+        session = await TradingSession.get_or_none(user_id=actor.user.id, active_asset=asset_index)
+        if session is None:
+            raise Missing(f"you have no active trading session on asset index {asset_index}", field="assetIndex")
+        return await _end_by_owner(deps, actor, session, f"asset {asset_index} closed by its owner", action)
+
+
+# -- the EIP-712 close signature ------------------------------------------------------------------------------
+
+CLOSE_SIGNATURE_TTL = timedelta(minutes=5)
+EIP712_DOMAIN_NAME = "Alura"
+EIP712_DOMAIN_VERSION = "1"
+CLOSE_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+    ],
+    "ClosePosition": [
+        {"name": "positionId", "type": "string"},
+        {"name": "symbol", "type": "string"},
+        {"name": "side", "type": "string"},
+        {"name": "size", "type": "string"},
+        {"name": "nonce", "type": "bytes32"},
+        {"name": "expiry", "type": "uint256"},
+    ],
+}
+
+
+def close_typed_data(deps: Deps, lot: SessionPosition, nonce: str, expiry: int) -> dict[str, Any]:
+    """The EIP-712 typed data (eth_signTypedData_v4's argument) that authorises closing ``lot``: the domain
+    names the platform and the chain of the wallet sign-in; the message names the position, what it holds,
+    a single-use nonce and a Unix-time expiry."""
+    return {
+        "types": CLOSE_TYPES,
+        "primaryType": "ClosePosition",
+        "domain": {
+            "name": EIP712_DOMAIN_NAME,
+            "version": EIP712_DOMAIN_VERSION,
+            "chainId": deps.settings.siwe_chain_id,
+        },
+        "message": {
+            "positionId": to_global_id("SessionPosition", lot.id),
+            "symbol": lot.symbol,
+            "side": TradeSide(lot.side).value,
+            "size": f"{lot.size.normalize():f}",
+            "nonce": nonce,
+            "expiry": expiry,
+        },
+    }
+
+
+async def _wallet_of(actor: Actor) -> str:
+    user = await User.get(id=actor.user.id)
+    if not user.wallet_address:
+        raise Invalid(
+            "closing by signature needs a wallet: sign in with your wallet first", code="NO_WALLET", field="positionId"
+        )
+    return str(user.wallet_address)
+
+
+async def close_position_signature(deps: Deps, actor: Actor, lot_id: str) -> dict[str, Any]:
+    """Issue a fresh nonce for closing the lot (replacing any earlier one) and the typed data to sign."""
+    lot = await require_owned(SessionPosition, lot_id, actor, field="positionId", what="session position")
+    await _wallet_of(actor)
+    nonce = "0x" + secrets.token_hex(32)
+    expiry = int((datetime.now(UTC) + CLOSE_SIGNATURE_TTL).timestamp())
+    issued = await SessionPosition.filter(id=lot.id, status=LotStatus.OPEN).update(
+        close_nonce=nonce, close_deadline=expiry
+    )
+    if not issued:
+        raise Conflict("the position is already closed", code="POSITION_CLOSED", field="positionId")
+    return close_typed_data(deps, lot, nonce, expiry)
+
+
+async def close_position_with_signature(deps: Deps, actor: Actor, lot_id: str, signature: str) -> Closed:
+    """Close the lot once the owner's linked wallet signed its outstanding typed data: the signer recovered
+    with eth-account must be the wallet, the nonce unused (it is consumed in the closing transaction, so a
+    replay finds none) and the expiry not passed."""
+    action = Action.TRADING_SESSION_CLOSE_SIGNED
+    async with audit.refusals(actor, action, target_type="SessionPosition", target_id=lot_id):
+        lot = await require_owned(SessionPosition, lot_id, actor, field="positionId", what="session position")
+        wallet = await _wallet_of(actor)
+        nonce, expiry = lot.close_nonce, lot.close_deadline
+        if nonce is None or expiry is None:
+            raise BadSignature(
+                "no close signature is outstanding for this position: its nonce was used or never issued",
+                code="NONCE_USED",
+            )
+        if expiry <= int(datetime.now(UTC).timestamp()):
+            raise BadSignature("the close signature has expired: request a new one", code="SIGNATURE_EXPIRED")
+        try:
+            signable = encode_typed_data(full_message=close_typed_data(deps, lot, nonce, expiry))
+            signer = EthAccount.recover_message(signable, signature=signature)
+        except Exception:  # eth-account raises several types for malformed signatures; all mean "not valid"
+            raise BadSignature("signature is malformed") from None
+        if signer.lower() != wallet.lower():
+            raise BadSignature("signature was not made by your wallet", code="WRONG_SIGNER")
+
+        async def consume(conn: BaseDBAsyncClient, order: Order) -> None:
+            used = await SessionPosition.filter(id=lot.id, close_nonce=nonce).using_db(conn).update(close_nonce=None)
+            if not used:
+                raise BadSignature("this close signature was already used", code="NONCE_USED")
+
+        closed = await close_lot(deps, actor, lot, "closed by its owner's signature", action, also=consume)
+    session = await TradingSession.get(id=lot.session_id)
+    await announce(deps, session)
+    return Closed(session, [closed])
+
+
+# -- the engine, on demand --------------------------------------------------------------------------------------
+
+
+async def run_engine_once(deps: Deps, actor: Actor, session_id: str | None = None) -> Any:
+    """One engine pass over every active session (or one), synchronously: what Alura's trigger-cron does."""
+    from ..engine import trading_sessions as session_engine
+
+    action = Action.TRADING_SESSION_ENGINE_RUN
+    async with audit.refusals(actor, action, target_type="TradingSession", target_id=session_id or ""):
+        if session_id is not None:
+            row = await TradingSession.get_or_none(id=session_id)
+            if row is None:
+                raise Missing("no such trading session", field="sessionId")
+            if row.status != SessionStatus.ACTIVE:
+                raise Conflict("the session has ended", code="SESSION_ENDED", field="sessionId")
+            rows = [row]
+        else:
+            rows = list(await TradingSession.filter(status=SessionStatus.ACTIVE).order_by("created_at", "id"))
+    done = await session_engine.run_pass(deps, rows)
+    await audit.by(
+        actor,
+        action,
+        Outcome.SUCCESS,
+        target_type="TradingSession",
+        target_id=session_id or "",
+        detail={"sessions": done.sessions, "skipped": done.skipped, "opened": done.opened, "ended": done.ended},
+    )
+    return done
