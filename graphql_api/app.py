@@ -45,8 +45,10 @@ from .engine.feed import MarketFeed
 from .engine.lease import FileLease, Lease, PostgresLease
 from .engine.matching import PaperEngine
 from .engine.ticks import Marks, TickConsumers
+from .engine.trading_sessions import SessionRunner
 from .errors import RETRY_AFTER, ServiceUnavailable, database_unavailable, error_response, unavailable_response
 from .exports import audit_log_export
+from .fanout import Fanout
 from .graphiql import graphiql_assets, graphiql_page
 from .headers import SecurityHeaders, security_headers
 from .httpstreams import HTTPStreams, StreamSupport
@@ -62,6 +64,7 @@ from .services.indicators import SignalRecorder
 from .settings import Settings, redact_url
 from .socketlimits import USER_SCOPE_KEY, SocketLimits, SocketRegistry
 from .tracing import Tracing
+from .wshandler import GroupedTransportWS
 
 log = logging.getLogger(__name__)
 # How long start-up waits for the credentials listener to subscribe before failing loudly.
@@ -86,6 +89,7 @@ class Resources:
         self.engine = PaperEngine(settings, self.bus)
         self.adapters = AdapterRegistry()
         self.sockets = SocketRegistry()
+        self.fanout = Fanout(settings.stream_send_queue)
         self._next_snapshot = 0.0
         self.after_tick = TickConsumers()
         self.after_tick.register("matching", self._match)
@@ -101,6 +105,7 @@ class Resources:
         self._next_vault_check = 0.0
         self.feed: MarketFeed | None = None
         self.bots: BotRunner | None = None
+        self.sessions: SessionRunner | None = None
         self.copying: CopyDispatcher | None = None
         self.database_ping: asyncio.Future[None] | None = None
 
@@ -149,6 +154,8 @@ class GraphQLApp(GraphQL[Context, None]):
     persisted queries (persisted.py) and batches (a JSON array of operations, at most MAX_BATCH_SIZE)."""
 
     persisted: PersistedQueries
+
+    graphql_transport_ws_handler_class = GroupedTransportWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -274,6 +281,7 @@ class GraphQLApp(GraphQL[Context, None]):
             engine=resources.engine,
             adapters=resources.adapters,
             loaders=Loaders(cache=isinstance(request, Request)),
+            fanout=resources.fanout,
         )
         if isinstance(request, Request):
             try:
@@ -439,9 +447,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if settings.bots_enabled:
                     resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
                     resources.bots.start()
+                if settings.session_engine_enabled:
+                    resources.sessions = SessionRunner(
+                        resources,
+                        ttl=settings.session_lease_ttl,
+                        renew=settings.session_lease_renew,
+                        interval=settings.session_engine_interval,
+                    )
+                    resources.sessions.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
-                        resources, interval=settings.copy_dispatch_interval, ttl=settings.copy_claim_ttl
+                        resources,
+                        interval=settings.copy_dispatch_interval,
+                        ttl=settings.copy_claim_ttl,
+                        concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()
                 yield
@@ -450,6 +469,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await resources.copying.stop()
                 if resources.bots is not None:
                     await resources.bots.stop()
+                if resources.sessions is not None:
+                    await resources.sessions.stop()
                 credentials.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await credentials
@@ -488,6 +509,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
             )
         )
+    resources.fanout.use(graphql.schema)
     streams = HTTPStreams(StreamSupport(graphql, settings, resources.sockets, persisted))
     app = Starlette(
         routes=[

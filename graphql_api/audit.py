@@ -137,6 +137,7 @@ class Action(StrEnum):
     TRADING_SESSION_CLOSE_SIGNED = "trading_session.close_position_with_signature"
     TRADING_SESSION_ENGINE_RUN = "trading_session.run_engine"
     AUDIT_EXPORT = "audit.export"
+    ADMIN_BROADCAST = "admin.broadcast"
 
 
 # Rows written by the current task since ``counting()`` started (see resolvers.results.audited).

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .engine.adapters import AdapterRegistry
     from .engine.feed import MarketFeed
     from .engine.matching import PaperEngine
+    from .fanout import Fanout
     from .pubsub import Bus
     from .ratelimit import WindowCounters
     from .settings import Settings
@@ -42,6 +43,8 @@ class Context:
     streaming: bool = False
     # The cost of the operations a batch has run so far (graphql_api/limits.py); None outside a batch.
     batch_cost: int | None = None
+    # The process's subscription groups (graphql_api/fanout.py); None outside the app (SDL export, scripts).
+    fanout: Fanout | None = None
 
     @property
     def client(self) -> ClientInfo:

@@ -16,6 +16,10 @@ HTTP request does (Bearer, or the cookie under the same CSRF rule); a stream of 
 UNAUTHENTICATED error, as soon as its session does (``sessions.session_end``). Streams count against
 MAX_SOCKETS_PER_IP and MAX_SOCKETS_PER_USER as sockets do (429 past them).
 
+A subscription that groups (graphql_api/fanout.py) shares its group with sockets and other streams: the stream's
+chunks, the group's frames included, go through the same bounded outbox as a socket's, with the same policy (a
+stream left behind ends with a SLOW_CONSUMER error).
+
 When the client goes away, the operation's task is cancelled and its result generator closed (``aclose``)
 before the request returns, so its bus subscriptions are released at once rather than when the garbage
 collector finds the generator.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -35,14 +39,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData, process_result
+from strawberry.http import GraphQLRequestData
 from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
-from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from . import metrics
+from . import fanout, metrics
 from .context import Context
 from .errors import ServiceUnavailable, error_response, unavailable_response
+from .fanout import Outbox, result_payload
 from .loaders import Loaders
 from .persisted import PERSISTED_CACHE_CONTROL, PersistedQueries, PersistedQueryError
 from .sessions import session_end
@@ -52,8 +56,6 @@ from .units import Seconds
 
 log = logging.getLogger(__name__)
 
-# Chunks waiting for a slow client before the operation itself waits (backpressure, as a socket's send has).
-_OUTBOX_SIZE = 256
 Payload = dict[str, Any]
 
 
@@ -71,6 +73,10 @@ class Wire:
     heartbeat_interval: Seconds
 
     def next(self, op_id: str | None, payload: Payload) -> str:
+        return self.next_raw(op_id, dumps(payload))
+
+    def next_raw(self, op_id: str | None, payload: str) -> str:
+        """``next`` of a payload already serialised (a subscription group's frame)."""
         raise NotImplementedError
 
     def complete(self, op_id: str | None) -> str:
@@ -94,9 +100,9 @@ class SSEWire(Wire):
     def __init__(self) -> None:
         self._encoder = SSETransport()
 
-    def next(self, op_id: str | None, payload: Payload) -> str:
-        data = payload if op_id is None else {"id": op_id, "payload": payload}
-        return self._encoder.encode_event("next", dumps(data))
+    def next_raw(self, op_id: str | None, payload: str) -> str:
+        data = payload if op_id is None else '{"id":' + dumps(op_id) + ',"payload":' + payload + "}"
+        return self._encoder.encode_event("next", data)
 
     def complete(self, op_id: str | None) -> str:
         return self._encoder.encode_event("complete", None if op_id is None else dumps({"id": op_id}))
@@ -124,8 +130,8 @@ class MultipartWire(Wire):
     def _part(self, value: object) -> str:
         return self._encoder.encode_multipart_data(value, dumps)
 
-    def next(self, op_id: str | None, payload: Payload) -> str:
-        return self._part({"payload": payload})
+    def next_raw(self, op_id: str | None, payload: str) -> str:
+        return self._encoder.encode_multipart_data(None, lambda _: '{"payload":' + payload + "}")
 
     def complete(self, op_id: str | None) -> str:
         return "--\r\n"  # closes the last delimiter: ``--graphql--``
@@ -158,24 +164,12 @@ def allowed_operations(method: str, wire: Wire) -> tuple[OperationType, ...]:
     return (OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION)
 
 
-def result_payload(result: object) -> Payload:
-    """One execution result as the wire carries it. Incremental delivery (``@defer``) has no form here."""
-    if isinstance(result, ExecutionResult):
-        return dict(process_result(result))
-    return {"errors": [{"message": "incremental delivery is not supported over this transport"}]}
-
-
-async def drain(source: AsyncIterator[object], emit: Callable[[Payload], Awaitable[None]]) -> None:
-    """Send every result of ``source``; close it deterministically however this ends (cancelled included)."""
-    async with contextlib.aclosing(source):  # type: ignore[type-var]
-        async for result in source:
-            await emit(result_payload(result))
-            if not isinstance(result, ExecutionResult):
-                return
-
-
 def session_ended_errors(reason: str) -> list[Payload]:
     return [{"message": f"the stream ended: {reason}", "extensions": {"code": "UNAUTHENTICATED"}}]
+
+
+def slow_consumer_errors(reason: str) -> list[Payload]:
+    return [{"message": f"the stream ended: {reason}", "extensions": {"code": "SLOW_CONSUMER"}}]
 
 
 class StreamEnded(Exception):
@@ -187,22 +181,17 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _write(send: Send, wire: Wire, outbox: asyncio.Queue[str | None]) -> None:
+async def _write(send: Send, wire: Wire, outbox: Outbox) -> None:
     """Send what the operations put in ``outbox`` until a None, and a heartbeat whenever nothing came for an
     interval. A failed send means the client is gone."""
-    while True:
+
+    async def chunk(text: str) -> None:
         try:
-            # Not wait_for: on Python 3.11 it drops a cancellation that lands as the get completes.
-            async with asyncio.timeout(wire.heartbeat_interval):
-                chunk = await outbox.get()
-        except TimeoutError:
-            chunk = wire.heartbeat
-        if chunk is None:
-            return
-        try:
-            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
         except OSError as exc:
             raise StreamEnded from exc
+
+    await outbox.write(chunk, (wire.heartbeat_interval, wire.heartbeat))
 
 
 async def _finish(*tasks: asyncio.Future[Any] | None) -> None:
@@ -217,16 +206,23 @@ async def serve_stream(
     send: Send,
     wire: Wire,
     context: Context,
-    produce: Callable[[asyncio.Queue[str | None]], Awaitable[None]],
+    produce: Callable[[Outbox], Awaitable[None]],
     on_session_end: Callable[[str], list[str]],
+    on_behind: Callable[[str], list[str]],
 ) -> None:
     """Answer with one event stream: ``produce`` puts the operations' chunks (and None when done) into the
     outbox, a writer sends them with heartbeats. It ends when produce is done, the client leaves, or the
-    caller's session ends (``on_session_end(reason)`` gives the last chunks); the operations are stopped and
-    their generators closed before this returns."""
+    caller's session ends (``on_session_end(reason)`` gives the last chunks), or the client falls behind
+    (``on_behind(reason)``); the operations are stopped and their generators closed before this returns."""
     await send({"type": "http.response.start", "status": 200, "headers": _raw_headers(wire.headers)})
-    outbox: asyncio.Queue[str | None] = asyncio.Queue(_OUTBOX_SIZE)
-    outbox.put_nowait(wire.opening)
+    behind: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def fell_behind(reason: str) -> None:
+        if not behind.done():
+            behind.set_result(reason)
+
+    outbox = Outbox(context.settings.stream_send_queue, fell_behind)
+    await outbox.put(wire.opening)
     producer = asyncio.ensure_future(produce(outbox))
     writer = asyncio.ensure_future(_write(send, wire, outbox))
     gone = asyncio.ensure_future(_disconnected(receive))
@@ -234,13 +230,23 @@ async def serve_stream(
     ended = asyncio.ensure_future(session_end(context.settings, context.bus, principal)) if principal else None
     try:
         with metrics.LIVE_CONNECTIONS.labels(wire.name).track_inprogress():
-            watched = {producer, writer, gone} | ({ended} if ended else set())
+            watched: set[asyncio.Future[Any]] = {producer, writer, gone, behind}
+            if ended is not None:
+                watched.add(ended)
             done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             if producer in done and not producer.cancelled() and producer.exception() is not None:
                 log.error("%s stream failed", wire.name, exc_info=producer.exception())
             elif producer in done:
                 done, _ = await asyncio.wait(watched - {producer}, return_when=asyncio.FIRST_COMPLETED)
-            if principal is not None and ended in done and not gone.done():
+            if behind in done and not gone.done():
+                log.info("ending a %s stream: %s", wire.name, behind.result())
+                await _finish(producer, writer)
+                # Straight to the wire: the outbox is what is full. A client that reads again gets it.
+                with contextlib.suppress(OSError, TimeoutError):
+                    async with asyncio.timeout(5):
+                        for chunk in on_behind(behind.result()):
+                            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+            elif principal is not None and ended is not None and ended in done and not gone.done():
                 reason = ended.result()
                 log.info("ending the %s stream of session %s: %s", wire.name, principal.session_id, reason)
                 await _finish(producer)
@@ -249,7 +255,7 @@ async def serve_stream(
                 await outbox.put(None)
                 await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await _finish(producer, writer, ended)
+        await _finish(producer, writer, ended, behind)
         if not gone.done():
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -292,7 +298,7 @@ class StreamSupport:
 
     def run(
         self, context: Context, data: GraphQLRequestData, allowed: tuple[OperationType, ...]
-    ) -> Awaitable[AsyncIterator[object]]:
+    ) -> Awaitable[AsyncGenerator[object, None]]:
         return self.view.schema.stream(
             data.query,
             variable_values=data.variables,
@@ -351,18 +357,30 @@ class HTTPStreams:
             if refused is not None:
                 return refused
 
-            async def produce(outbox: asyncio.Queue[str | None]) -> None:
+            async def produce(outbox: Outbox) -> None:
+                hub = context.fanout
+                assert hub is not None
+                operation = fanout.Operation(
+                    hub, data.query or "", data.variables, data.operation_name, outbox, lambda p: wire.next_raw(None, p)
+                )
+                fanout.set_operation(operation)
                 source = await support.run(context, data, allowed)
 
-                async def emit(payload: Payload) -> None:
-                    await outbox.put(wire.next(None, payload))
+                async def emit(result: object) -> None:
+                    await outbox.put(wire.next(None, result_payload(result)))
 
-                await drain(source, emit)
+                try:
+                    await fanout.run_grouped(operation, source, emit)
+                finally:
+                    hub.leave(operation)
                 await outbox.put(wire.complete(None))
                 await outbox.put(None)
 
             def last_words(reason: str) -> list[str]:
                 return [wire.failed(session_ended_errors(reason))]
 
-            await serve_stream(request.receive, send, wire, context, produce, last_words)
+            def behind(reason: str) -> list[str]:
+                return [wire.failed(slow_consumer_errors(reason))]
+
+            await serve_stream(request.receive, send, wire, context, produce, last_words, behind)
         return None

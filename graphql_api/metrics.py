@@ -58,6 +58,23 @@ BUS_PUBLISHED = Counter("bus_published_total", "Events published to the bus, by 
 BUS_DELIVERED = Counter(
     "bus_delivered_total", "Events delivered from the bus to this process's streams, by channel kind.", ["kind"]
 )
+FANOUT_EXECUTIONS = Counter(
+    "subscription_group_executions_total",
+    "Executions of a subscription group's selection, one per event for every socket of the group, by operation.",
+    ["operation"],
+)
+FANOUT_GROUPS = Gauge(
+    "subscription_groups",
+    "Running subscription groups (operations sharing document, variables and scope), by operation.",
+    ["operation"],
+    multiprocess_mode="livesum",
+)
+FANOUT_COALESCED = Counter(
+    "subscription_frames_coalesced_total", "Frames a slow reader was not sent because a newer one replaced them."
+)
+FANOUT_SLOW_CONSUMERS = Counter(
+    "subscription_slow_consumers_total", "Connections closed because their send queue stayed full."
+)
 FEED_TICKS = Counter("feed_ticks_total", "Market feed steps taken by this process as the feed's leader.")
 FEED_LAG = Gauge(
     "feed_lag_seconds",

@@ -114,6 +114,8 @@ class Settings:
     max_page_size: int = 100
     max_symbols_per_subscription: int = 50
     max_subscriptions_per_socket: int = 50
+    # Frames one connection may have waiting to be sent before it is closed as a slow consumer (graphql_api/fanout.py).
+    stream_send_queue: int = 512
     max_sockets_per_user: int = 20
     max_sockets_per_ip: int = 100
     ws_messages_per_second: int = 10
@@ -163,9 +165,15 @@ class Settings:
     bots_enabled: bool = True
     bot_lease_ttl: Seconds = 5.0
     bot_lease_renew: Seconds = 1.0
+    session_engine_enabled: bool = True
+    session_lease_ttl: Seconds = 5.0
+    session_lease_renew: Seconds = 1.0
+    # Whole seconds between a held session's full engine steps (entries); 0: only runSessionEngineOnce does them.
+    session_engine_interval: Seconds = 60.0
     copying_enabled: bool = True
     copy_dispatch_interval: Seconds = 0.2
     copy_claim_ttl: Seconds = 30.0
+    copy_concurrency: int = 8
     referral_reward_rate: Decimal = Decimal("0.2")
     persisted_queries: str = "apq"
     persisted_queries_manifest: Path | None = None
@@ -265,6 +273,7 @@ class Settings:
             max_page_size=_int(env, "MAX_PAGE_SIZE", 100, minimum=1),
             max_symbols_per_subscription=_int(env, "MAX_SYMBOLS_PER_SUBSCRIPTION", 50, minimum=1),
             max_subscriptions_per_socket=_int(env, "MAX_SUBSCRIPTIONS_PER_SOCKET", 50, minimum=1),
+            stream_send_queue=_int(env, "STREAM_SEND_QUEUE", 512, minimum=2),
             max_sockets_per_user=_int(env, "MAX_SOCKETS_PER_USER", 20, minimum=1),
             max_sockets_per_ip=_int(env, "MAX_SOCKETS_PER_IP", 100, minimum=1),
             ws_messages_per_second=_int(env, "WS_MESSAGES_PER_SECOND", 10, minimum=1),
@@ -314,9 +323,14 @@ class Settings:
             bots_enabled=_bool(env, "BOTS_ENABLED", True),
             bot_lease_ttl=float(_decimal(env, "BOT_LEASE_TTL", "5")),
             bot_lease_renew=float(_decimal(env, "BOT_LEASE_RENEW", "1")),
+            session_engine_enabled=_bool(env, "SESSION_ENGINE_ENABLED", True),
+            session_lease_ttl=float(_decimal(env, "SESSION_LEASE_TTL", "5")),
+            session_lease_renew=float(_decimal(env, "SESSION_LEASE_RENEW", "1")),
+            session_engine_interval=float(_int(env, "SESSION_ENGINE_INTERVAL", 60)),
             copying_enabled=_bool(env, "COPYING_ENABLED", True),
             copy_dispatch_interval=float(_decimal(env, "COPY_DISPATCH_INTERVAL", "0.2")),
             copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
+            copy_concurrency=_int(env, "COPY_CONCURRENCY", 8, minimum=1),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
             persisted_queries=persisted_queries,
             persisted_queries_manifest=Path(manifest) if manifest else None,

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0030_alerts')]
+    dependencies = [('trading', '0041_agents')]
 
     initial = False
 
@@ -22,5 +22,10 @@ class Migration(migrations.Migration):
             model_name='TradingSession',
             name='signal_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='SessionPosition',
+            name='open_step',
+            field=fields.BigIntField(null=True),
         ),
     ]

@@ -152,6 +152,8 @@ class SessionPosition(Model):
     entry_price = money()
     open_order_id = fields.UUIDField()
     open_fees = money(default=Decimal(0))
+    # The feed step whose book filled the opening order: the engine checks exits from the next one on.
+    open_step = fields.BigIntField(null=True)
     status = fields.CharEnumField(LotStatus, max_length=8, default=LotStatus.OPEN)
     exit_price = money(null=True)
     close_order_id = fields.UUIDField(null=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
+from graphql_api import fanout
 from graphql_api.context import Info
 from graphql_api.engine.book import MAX_DEPTH
 from graphql_api.engine.candles import (
@@ -27,7 +29,7 @@ from graphql_api.engine.candles import (
 from graphql_api.errors import BadUserInput
 from graphql_api.events import channel_for, decode
 from graphql_api.events.market import PriceTicked
-from graphql_api.pubsub import Bus
+from graphql_api.pubsub import BusEvent
 from graphql_api.ratelimit import MARKET_DATA, RateLimit
 from graphql_api.services.market import BAR_COLUMNS, history_of, series
 from models.market import Candle as CandleRow
@@ -118,44 +120,56 @@ async def price_ticks(info: Info, symbols: Symbols) -> AsyncGenerator[PriceTick,
     """Validates before the stream starts, so a bad request is a protocol ``error``, not an empty stream."""
     ctx = info.context
     rows = await instruments_by_symbol(symbols, "symbols", ctx.settings.max_symbols_per_subscription)
-    return _price_tick_stream(ctx.bus, rows)
+    return await fanout.stream(info, fanout.PUBLIC, lambda: PriceTickStream(rows))
 
 
-async def _price_tick_stream(bus: Bus, rows: list[InstrumentRow]) -> AsyncGenerator[PriceTick, None]:
+class PriceTickStream(fanout.Shared[PriceTick]):
     """Snapshot, then live ticks; ticks at or before a symbol's last delivered step are dropped.
 
-    The bus subscription is open before the snapshot is read, so a tick published in between is either
-    in the snapshot or delivered after it, never lost. After a bus reconnect the affected symbols are
-    snapshotted again (what was published during the outage is gone).
+    The state is the latest tick of each symbol, read when the group starts (its bus subscription already
+    open, so a tick published in between is either in the state or delivered after it, never lost) and kept
+    by every tick since. After a bus reconnect the affected symbols are read again (what was published during
+    the outage is gone). A slow reader's ticks coalesce to the latest of each symbol.
     """
-    by_channel = {channel_for(PriceTicked, r.symbol): r for r in rows}
-    delivered: dict[str, int] = {}
-    sequence = 0
 
-    async with bus.subscribe(by_channel) as events:
-        for row, last in zip(rows, await _last_prices(rows), strict=True):
-            sequence += 1
-            delivered[row.symbol] = last.step
-            yield PriceTick(symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True)
+    def __init__(self, rows: list[InstrumentRow]) -> None:
+        self.rows = rows
+        self.by_channel = {channel_for(PriceTicked, r.symbol): r for r in rows}
+        self.channels = list(self.by_channel)
+        self.latest: dict[str, tuple[int, PriceTick]] = {}
 
-        async for event in events:
+    def _tick(self, symbol: str, price: Decimal, ts: datetime, *, snapshot: bool) -> PriceTick:
+        return PriceTick(symbol=symbol, price=price, timestamp=ts, sequence=fanout.SEQUENCE_MARK, snapshot=snapshot)
+
+    async def start(self) -> None:
+        for row, last in zip(self.rows, await _last_prices(self.rows), strict=True):
+            self.latest[row.symbol] = (last.step, self._tick(row.symbol, last.price, last.ts, snapshot=True))
+
+    async def snapshot(self) -> list[PriceTick]:
+        return [replace(self.latest[row.symbol][1], snapshot=True) for row in self.rows]
+
+    async def update(self, batch: list[BusEvent]) -> list[PriceTick]:
+        ticks = []
+        for event in batch:
             tick = decode(event)
             if not isinstance(tick, PriceTicked):
-                row = by_channel[event.channel]
+                row = self.by_channel[event.channel]
                 (last,) = await _last_prices([row])
-                if last.step <= delivered[row.symbol]:
+                if last.step <= self.latest[row.symbol][0]:
                     continue
-                delivered[row.symbol] = last.step
-                sequence += 1
-                yield PriceTick(
-                    symbol=row.symbol, price=last.price, timestamp=last.ts, sequence=sequence, snapshot=True
-                )
+                item = self._tick(row.symbol, last.price, last.ts, snapshot=True)
+                self.latest[row.symbol] = (last.step, item)
+                ticks.append(item)
                 continue
-            if tick.step <= delivered.get(tick.symbol, -1):
+            if tick.step <= self.latest[tick.symbol][0]:
                 continue
-            delivered[tick.symbol] = tick.step
-            sequence += 1
-            yield PriceTick(symbol=tick.symbol, price=tick.price, timestamp=tick.ts, sequence=sequence, snapshot=False)
+            item = self._tick(tick.symbol, tick.price, tick.ts, snapshot=False)
+            self.latest[tick.symbol] = (tick.step, item)
+            ticks.append(item)
+        return ticks
+
+    def coalesce(self, item: PriceTick) -> str:
+        return item.symbol
 
 
 # -- candles ------------------------------------------------------------------------------------------------
@@ -236,41 +250,50 @@ async def candle_updates(info: Info, symbol: Symbol, interval: Interval) -> Asyn
     """Validates before the stream starts, so an unknown symbol is a protocol ``error``."""
     (row,) = await instruments_by_symbol([symbol], "symbol", 1)
     history = history_of(row, info.context.settings.feed_seed)
-    return _candle_stream(info.context.bus, row, history, interval)
+    return await fanout.stream(info, fanout.PUBLIC, lambda: CandleStream(row, history, interval))
 
 
-async def _candle_stream(
-    bus: Bus, row: InstrumentRow, history: History, interval: CandleInterval
-) -> AsyncGenerator[CandleUpdate, None]:
+class CandleStream(fanout.Shared[CandleUpdate]):
     """The open candle, then the candle after every tick, aggregated here from the price events.
 
-    The bus subscription is open before the snapshot is read, and the snapshot knows its feed step, so
-    each tick counts exactly once: older ones are dropped, the next one is folded in with the same
-    ``advance`` the feed leader stores. A missed step or a bus reconnect re-reads the snapshot.
+    The bus subscription is open before the state is read, and the state knows its feed step, so each tick
+    counts exactly once: older ones are dropped, the next one is folded in with the same ``advance`` the feed
+    leader stores. A missed step or a bus reconnect re-reads the state.
     """
-    code = interval_code(interval)
-    seconds = INTERVALS[code]
-    async with bus.subscribe([channel_for(PriceTicked, row.symbol)]) as events:
-        last, bar = await candle_state(row, code)
-        step, price, sequence = last.step, last.price, 1
-        yield await _snapshot(row, history, interval, bar, sequence)
-        async for event in events:
+
+    def __init__(self, row: InstrumentRow, history: History, interval: CandleInterval) -> None:
+        self.row, self.history, self.interval = row, history, interval
+        self.code = interval_code(interval)
+        self.seconds = INTERVALS[self.code]
+        self.channels = [channel_for(PriceTicked, row.symbol)]
+        self.step, self.price, self.bar = -1, Decimal(0), cast(Bar | None, None)
+
+    async def start(self) -> None:
+        last, self.bar = await candle_state(self.row, self.code)
+        self.step, self.price = last.step, last.price
+
+    async def snapshot(self) -> list[CandleUpdate]:
+        return [await _snapshot(self.row, self.history, self.interval, self.bar, fanout.SEQUENCE_MARK)]
+
+    async def update(self, batch: list[BusEvent]) -> list[CandleUpdate]:
+        updates = []
+        for event in batch:
             tick = decode(event)
-            if isinstance(tick, PriceTicked) and tick.step <= step:
+            if isinstance(tick, PriceTicked) and tick.step <= self.step:
                 continue
-            if not isinstance(tick, PriceTicked) or tick.step > step + 1:
+            if not isinstance(tick, PriceTicked) or tick.step > self.step + 1:
                 # A bus reconnect or a missed step: what the stream lost is in the database.
-                last, stored = await candle_state(row, code)
-                if last.step <= step:
+                last, stored = await candle_state(self.row, self.code)
+                if last.step <= self.step:
                     continue
-                step, price, bar, sequence = last.step, last.price, stored, sequence + 1
-                yield await _snapshot(row, history, interval, bar, sequence)
+                self.step, self.price, self.bar = last.step, last.price, stored
+                updates.append(await _snapshot(self.row, self.history, self.interval, stored, fanout.SEQUENCE_MARK))
                 continue
-            tick_price, ts = tick.price, tick.ts
-            bar = advance(bar, seconds, price, tick_price, tick.volume, ts)
-            step, price, sequence = step + 1, tick_price, sequence + 1
-            candle = candle_of(row.symbol, interval, bar, ts)
-            yield CandleUpdate(candle=candle, sequence=sequence, snapshot=False)
+            self.bar = advance(self.bar, self.seconds, self.price, tick.price, tick.volume, tick.ts)
+            self.step, self.price = self.step + 1, tick.price
+            candle = candle_of(self.row.symbol, self.interval, self.bar, tick.ts)
+            updates.append(CandleUpdate(candle=candle, sequence=fanout.SEQUENCE_MARK, snapshot=False))
+        return updates
 
 
 async def _snapshot(

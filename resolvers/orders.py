@@ -8,13 +8,15 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_api import fanout
 from graphql_api.audit import Action
-from graphql_api.context import Context, Info
+from graphql_api.context import Info
 from graphql_api.events import channel_for, decode
 from graphql_api.events.orders import OrderChanged
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import paginate, parse_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
+from graphql_api.pubsub import BusEvent
 from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import orders as actions
 from models.orders import WORKING, OrderType, Side, TimeInForce
@@ -117,34 +119,53 @@ async def order_updates(
     user_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins: another user's orders.")] = None,
 ) -> AsyncGenerator[OrderUpdate, None]:
     owner, account = await subscriber_scope(info, user_id, venue_account_id)
-    return _order_stream(info.context, owner, account)
+    return await fanout.stream(info, fanout.user_scope(info, owner), lambda: OrderStream(owner, account))
 
 
-async def _order_stream(ctx: Context, owner: str, account: str | None) -> AsyncGenerator[OrderUpdate, None]:
+class OrderStream(fanout.Shared[OrderUpdate]):
     """Working orders first, then every change; each order is re-read so a delivery is never stale."""
-    sequence = 0
 
-    async def snapshot() -> list[OrderRow]:
-        query = OrderRow.filter(user_id=owner, status__in=list(WORKING))
-        if account:
-            query = query.filter(account_id=account)
+    def __init__(self, owner: str, account: str | None) -> None:
+        self.owner, self.account = owner, account
+        self.channels = [channel_for(OrderChanged, owner)]
+        self.working: dict[str, OrderRow] = {}
+
+    async def _read(self) -> list[OrderRow]:
+        query = OrderRow.filter(user_id=self.owner, status__in=list(WORKING))
+        if self.account:
+            query = query.filter(account_id=self.account)
         return list(await query.order_by("created_at"))
 
-    async with ctx.bus.subscribe([channel_for(OrderChanged, owner)]) as events:
-        for row in await snapshot():
-            sequence += 1
-            yield OrderUpdate(order=Order.from_model(row), sequence=sequence, snapshot=True)
-        async for event in events:
+    async def start(self) -> None:
+        self.working = {str(row.id): row for row in await self._read()}
+
+    async def snapshot(self) -> list[OrderUpdate]:
+        rows = sorted(self.working.values(), key=lambda row: (row.created_at, str(row.id)))
+        return [OrderUpdate(order=Order.from_model(row), sequence=fanout.SEQUENCE_MARK, snapshot=True) for row in rows]
+
+    async def update(self, batch: list[BusEvent]) -> list[OrderUpdate]:
+        updates = []
+        for event in batch:
             change = decode(event)
-            rows = await snapshot() if change is None else []
-            if isinstance(change, OrderChanged):
+            if change is None:
+                rows = await self._read()
+                self.working = {str(row.id): row for row in rows}
+            elif isinstance(change, OrderChanged):
                 changed = await OrderRow.get_or_none(id=change.order_id)
-                if changed is None or (account and str(changed.account_id) != account):
+                if changed is None or (self.account and str(changed.account_id) != self.account):
                     continue
                 rows = [changed]
-            for row in rows:
-                sequence += 1
-                yield OrderUpdate(order=Order.from_model(row), sequence=sequence, snapshot=event.resync)
+                if changed.status in WORKING:
+                    self.working[str(changed.id)] = changed
+                else:
+                    self.working.pop(str(changed.id), None)
+            else:
+                continue
+            updates += [
+                OrderUpdate(order=Order.from_model(row), sequence=fanout.SEQUENCE_MARK, snapshot=event.resync)
+                for row in rows
+            ]
+        return updates
 
 
 @strawberry.type

@@ -9,13 +9,14 @@ from typing import Annotated
 
 import strawberry
 
-from graphql_api.context import Context, Info
+from graphql_api import fanout
+from graphql_api.context import Info
 from graphql_api.engine.equity import account_values, marks_by_symbol
 from graphql_api.events import channel_for, decode
 from graphql_api.events.market import PriceTicked
 from graphql_api.events.portfolio import PortfolioChanged
 from graphql_api.permissions import IsAuthenticated, target_user
-from graphql_api.pubsub import batches
+from graphql_api.pubsub import BusEvent
 from models.market import Instrument
 from models.portfolio import EquitySnapshot
 from models.positions import Position as PositionRow
@@ -111,30 +112,44 @@ async def portfolio_updates(
     info: Info,
     user_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins: another user.")] = None,
 ) -> AsyncGenerator[PortfolioUpdate, None]:
-    return _portfolio_stream(info.context, target_user(info, user_id))
+    owner = target_user(info, user_id)
+    return await fanout.stream(info, fanout.user_scope(info, owner), lambda: PortfolioStream(owner))
 
 
-async def _portfolio_stream(ctx: Context, owner: str) -> AsyncGenerator[PortfolioUpdate, None]:
+class PortfolioStream(fanout.Shared[PortfolioUpdate]):
     """The portfolio now, then again after each change of the owner's trading or of a held asset's mark."""
-    symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
-    names = [channel_for(PortfolioChanged, owner)] + [channel_for(PriceTicked, s) for s in symbols]
-    sequence = 1
-    async with ctx.bus.subscribe(names) as events:
-        current = await compute_portfolio(owner)
-        yield PortfolioUpdate(portfolio=current, sequence=sequence, snapshot=True)
-        async for batch in batches(events, _COALESCE_SECONDS):
-            held = {entry.asset for entry in current.allocation}
-            changes = [decode(e) for e in batch]
-            relevant = [
-                c
-                for c in changes
-                if c is None or isinstance(c, PortfolioChanged) or (isinstance(c, PriceTicked) and c.symbol in held)
-            ]
-            if not relevant:
-                continue
-            current = await compute_portfolio(owner)
-            sequence += 1
-            yield PortfolioUpdate(portfolio=current, sequence=sequence, snapshot=any(e.resync for e in batch))
+
+    window = _COALESCE_SECONDS
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.current: Portfolio | None = None
+
+    async def prepare(self) -> None:
+        symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
+        self.channels = [channel_for(PortfolioChanged, self.owner)] + [channel_for(PriceTicked, s) for s in symbols]
+
+    async def start(self) -> None:
+        self.current = await compute_portfolio(self.owner)
+
+    async def snapshot(self) -> list[PortfolioUpdate]:
+        assert self.current is not None
+        return [PortfolioUpdate(portfolio=self.current, sequence=fanout.SEQUENCE_MARK, snapshot=True)]
+
+    async def update(self, batch: list[BusEvent]) -> list[PortfolioUpdate]:
+        assert self.current is not None
+        held = {entry.asset for entry in self.current.allocation}
+        changes = [decode(e) for e in batch]
+        relevant = [
+            c
+            for c in changes
+            if c is None or isinstance(c, PortfolioChanged) or (isinstance(c, PriceTicked) and c.symbol in held)
+        ]
+        if not relevant:
+            return []
+        self.current = await compute_portfolio(self.owner)
+        resync = any(e.resync for e in batch)
+        return [PortfolioUpdate(portfolio=self.current, sequence=fanout.SEQUENCE_MARK, snapshot=resync)]
 
 
 @strawberry.type

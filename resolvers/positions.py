@@ -9,8 +9,9 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_api import fanout
 from graphql_api.audit import Action
-from graphql_api.context import Context, Info
+from graphql_api.context import Info
 from graphql_api.engine.equity import marks_by_symbol
 from graphql_api.events import channel_for, decode
 from graphql_api.events.market import PriceTicked
@@ -18,7 +19,7 @@ from graphql_api.events.positions import PositionChanged
 from graphql_api.ownership import load_owned
 from graphql_api.pagination import parse_id, to_global_id
 from graphql_api.permissions import IsAuthenticated, IsTrader, target_user
-from graphql_api.pubsub import batches
+from graphql_api.pubsub import BusEvent
 from graphql_api.ratelimit import TRADING, RateLimit
 from graphql_api.services import positions as actions
 from models.market import Instrument
@@ -118,38 +119,50 @@ async def position_updates(
     user_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins: another user.")] = None,
 ) -> AsyncGenerator[PositionUpdate, None]:
     owner, account = await subscriber_scope(info, user_id, venue_account_id)
-    return _position_stream(info.context, owner, account)
+    return await fanout.stream(info, fanout.user_scope(info, owner), lambda: PositionStream(owner, account))
 
 
-async def _position_stream(ctx: Context, owner: str, account: str | None) -> AsyncGenerator[PositionUpdate, None]:
+class PositionStream(fanout.Shared[PositionUpdate]):
     """Open positions first; then a position again whenever a fill changes it or its mark moves."""
-    symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
-    names = [channel_for(PositionChanged, owner)] + [channel_for(PriceTicked, s) for s in symbols]
-    sequence = 0
-    async with ctx.bus.subscribe(names) as events:
-        marks = await marks_by_symbol()
-        rows = await _positions(owner, account, None, False)
-        for row in rows:
-            sequence += 1
-            yield PositionUpdate(position=position_view(row, marks[row.symbol]), sequence=sequence, snapshot=True)
-        held = {row.symbol for row in rows}
-        async for batch in batches(events, _COALESCE_SECONDS):
-            changes = [decode(e) for e in batch]
-            resync = any(change is None for change in changes)
-            filled = {(c.account_id, c.symbol) for c in changes if isinstance(c, PositionChanged)}
-            moved = {c.symbol for c in changes if isinstance(c, PriceTicked)}
-            if not (resync or filled or moved & held):
-                continue  # only prices of instruments the owner does not hold moved: nothing to read
-            marks = await marks_by_symbol()
-            rows = await _positions(owner, account, None, True)
-            held = {row.symbol for row in rows if row.quantity > 0}
-            for row in rows:
-                # Open positions move with their mark; a flat one is news only on the fill that closed it.
-                if resync or (str(row.account_id), row.symbol) in filled or (row.quantity > 0 and row.symbol in moved):
-                    sequence += 1
-                    yield PositionUpdate(
-                        position=position_view(row, marks[row.symbol]), sequence=sequence, snapshot=resync
-                    )
+
+    window = _COALESCE_SECONDS
+
+    def __init__(self, owner: str, account: str | None) -> None:
+        self.owner, self.account = owner, account
+        self.rows: list[PositionRow] = []
+        self.marks: dict[str, Decimal] = {}
+
+    async def prepare(self) -> None:
+        symbols = [str(s) for s in await Instrument.all().values_list("symbol", flat=True)]
+        self.channels = [channel_for(PositionChanged, self.owner)] + [channel_for(PriceTicked, s) for s in symbols]
+
+    async def start(self) -> None:
+        self.marks = await marks_by_symbol()
+        self.rows = await _positions(self.owner, self.account, None, False)
+
+    def _update(self, row: PositionRow, *, snapshot: bool) -> PositionUpdate:
+        view = position_view(row, self.marks[row.symbol])
+        return PositionUpdate(position=view, sequence=fanout.SEQUENCE_MARK, snapshot=snapshot)
+
+    async def snapshot(self) -> list[PositionUpdate]:
+        return [self._update(row, snapshot=True) for row in self.rows if row.quantity > 0]
+
+    async def update(self, batch: list[BusEvent]) -> list[PositionUpdate]:
+        changes = [decode(e) for e in batch]
+        resync = any(change is None for change in changes)
+        filled = {(c.account_id, c.symbol) for c in changes if isinstance(c, PositionChanged)}
+        moved = {c.symbol for c in changes if isinstance(c, PriceTicked)}
+        held = {row.symbol for row in self.rows if row.quantity > 0}
+        if not (resync or filled or moved & held):
+            return []  # only prices of instruments the owner does not hold moved: nothing to read
+        self.marks = await marks_by_symbol()
+        self.rows = await _positions(self.owner, self.account, None, True)
+        # Open positions move with their mark; a flat one is news only on the fill that closed it.
+        return [
+            self._update(row, snapshot=resync)
+            for row in self.rows
+            if resync or (str(row.account_id), row.symbol) in filled or (row.quantity > 0 and row.symbol in moved)
+        ]
 
 
 @strawberry.type

@@ -35,6 +35,7 @@ from resolvers import (
     killswitch,
     leaderboard,
     market,
+    monitoring,
     node,
     orders,
     perps,
@@ -77,6 +78,7 @@ DOMAINS: list[ModuleType] = [
     trading_sessions,
     preferences,
     audit,
+    monitoring,
 ]
 
 

@@ -64,6 +64,8 @@ class LegConfig:
             "FEED_INTERVAL": "0.1",
             "FEED_LEADER_POLL": "0.2",
             "EQUITY_SNAPSHOT_INTERVAL": "1",
+            # Session entries only when a test runs runSessionEngineOnce (exits are still checked every tick).
+            "SESSION_ENGINE_INTERVAL": "0",
             "BROADCAST_NAMESPACE": NAMESPACE,
             # Tests send far more requests than a person: the request-category limits are tested on their own
             # server with low values (test_rate_limits.py).
@@ -174,7 +176,16 @@ class QueryCounter(logging.Handler):
 
     # Background work of the in-process server (the feed and what follows each tick) is not the request's.
     background = frozenset(
-        {"market-feed", "ws-session-watch", "redis-bus", "bot-leases", "bot-ticks", "copy-dispatcher"}
+        {
+            "market-feed",
+            "ws-session-watch",
+            "redis-bus",
+            "bot-leases",
+            "bot-ticks",
+            "copy-dispatcher",
+            "session-leases",
+            "session-ticks",
+        }
     )
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -741,6 +741,13 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.boss, CRYSTALLIZE_VAULT, {"v": to_global_id("Vault", NOBODY)}),
         "DENIED",
     ),
+    "broadcast": (
+        "admin.broadcast",
+        lambda w: _do(w.boss, _mutation("broadcast", '(message: "walked")')),
+        "SUCCESS",
+        lambda w: _do(w.boss, _mutation("broadcast", '(message: " ")')),
+        "DENIED",
+    ),
 }
 
 CREATE_PRICE_ALERT = _mutation("createPriceAlert", "(input: $i)", "$i: PriceAlertInput!")

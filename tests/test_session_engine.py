@@ -14,6 +14,7 @@ import pytest
 from eth_account import Account as EthAccount
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient
+from graphql_api.pagination import to_global_id
 from models.audit import AuditEntry
 
 from .accounts import Account, as_user, error_code, register
@@ -30,6 +31,7 @@ from .sessions import (
     SIGNATURE,
     TAKER_FEE,
     UPDATES,
+    Opened,
     fills,
     logs_of,
     lots,
@@ -39,7 +41,7 @@ from .sessions import (
     sign_typed,
     wallet_user,
 )
-from .support import ServerHandle
+from .support import ServerHandle, wait_until
 from .trading import market
 
 pytestmark = pytest.mark.usefixtures("admin")
@@ -287,3 +289,93 @@ def _pk(global_id: str) -> str:
     from graphql_api.pagination import from_global_id
 
     return from_global_id(global_id)[1]
+
+
+# -- the engine's exits, tick by tick ----------------------------------------------------------------------------
+
+
+async def _walk_to_exit(
+    client: GraphQLClient, boss: GraphQLClient, seed: int, profit: str, loss: str
+) -> tuple[Opened, str, int, Decimal]:
+    """Open a session with this target and threshold; wait for the engine to end it; return it with the exit
+    the seeded walk predicts: the first step after the opening fill whose price takes the PnL (computed here
+    from the fills) to +profit % or −loss % of the budget of 100."""
+    from graphql_api.engine.feed import next_price
+    from models.market import Instrument
+
+    opened = await open_session(client, boss, profitTarget=profit, lossThreshold=loss)
+    opening = (await logs_of(client, opened.session["id"]))[2]["detail"]
+    quantity, entry_notional, open_fees = await fills(client, opened.position["openOrderId"])
+    sign = 1 if opened.position["side"] == "LONG" else -1
+    target, floor = Decimal(profit), -Decimal(loss)  # percent of 100 USDC: the same number in USDC
+    instrument = await Instrument.get(symbol=opened.signal["symbol"])
+    start, price = int(opening["step"]), d(opening["oraclePrice"])
+    expected: tuple[str, int, Decimal] | None = None
+    for at in range(start + 1, start + 3000):
+        price = next_price(seed, instrument.symbol, at, price, instrument.tick_size, instrument.volatility)
+        pnl = sign * (quantity * price - entry_notional) - open_fees
+        if pnl >= target or pnl <= floor:
+            expected = ("PROFIT_TARGET" if pnl >= target else "LOSS_THRESHOLD", at, price)
+            break
+    assert expected is not None, "the walk reaches neither the target nor the threshold within 3000 steps"
+
+    async def ended() -> bool:
+        node = (await client.query(SESSION_NODE, {"id": opened.session["id"]}))["node"]
+        return bool(node["status"] == "ENDED")
+
+    await wait_until(ended, timeout=60 + (expected[1] - start) * 0.2)
+    return opened, *expected
+
+
+SESSION_NODE = """query($id: ID!) { node(id: $id) { ... on TradingSession {
+  status endReason realizedPnl unrealizedPnl fees pnl openPositions
+} } }"""
+
+
+async def _check_exit(client: GraphQLClient, opened: Opened, reason: str, at: int, price: Decimal) -> None:
+    session = (await client.query(SESSION_NODE, {"id": opened.session["id"]}))["node"]
+    assert (session["status"], session["endReason"], session["openPositions"]) == ("ENDED", reason, 0)
+    logs = await logs_of(client, opened.session["id"])
+    assert [entry["kind"] for entry in logs] == [
+        "SESSION_STARTED",
+        "SIGNAL",
+        "POSITION_OPENED",
+        "POSITION_CLOSED",
+        "TRADE_CLOSED",
+        "SESSION_ENDED",
+    ]
+    end = logs[-1]["detail"]
+    # Acted on at the first tick that reached it, not one later.
+    assert (end["reason"], int(end["step"]), d(end["price"])) == (reason, at, price)
+    trade = (await client.query(CURRENT, {"s": opened.session["id"]}))["currentTrade"]
+    assert trade is None
+    closing = logs[3]["detail"]
+    _, entry_notional, open_fees = await fills(client, opened.position["openOrderId"])
+    quantity, exit_notional, close_fees = await fills(client, to_global_id("Order", closing["orderId"]))
+    assert quantity == d(opened.position["size"])
+    sign = 1 if opened.position["side"] == "LONG" else -1
+    realized = sign * (exit_notional - entry_notional)
+    assert (d(session["realizedPnl"]), d(session["unrealizedPnl"]), d(session["fees"])) == (
+        realized,
+        0,
+        open_fees + close_fees,
+    )
+    assert d(session["pnl"]) == d(end["pnl"]) == realized - open_fees - close_fees
+    assert (await state(client, opened.account))["positions"] == []
+
+
+async def test_a_session_runs_to_its_profit_target(
+    client: GraphQLClient, boss: GraphQLClient, server: ServerHandle
+) -> None:
+    # A target just above the opening fee and spread, a threshold out of reach.
+    opened, reason, at, price = await _walk_to_exit(client, boss, server.settings.feed_seed, "0.05", "100")
+    assert reason == "PROFIT_TARGET"
+    await _check_exit(client, opened, reason, at, price)
+
+
+async def test_a_session_runs_to_its_loss_threshold(
+    client: GraphQLClient, boss: GraphQLClient, server: ServerHandle
+) -> None:
+    opened, reason, at, price = await _walk_to_exit(client, boss, server.settings.feed_seed, "500", "0.5")
+    assert reason == "LOSS_THRESHOLD"
+    await _check_exit(client, opened, reason, at, price)

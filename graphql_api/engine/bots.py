@@ -1,6 +1,7 @@
 """The bot runner: every API process drives the RUNNING bots it holds a lease on, tick by tick.
 
-Leases. A bot row names its ``runner`` (a process) and ``lease_until``. Every ``renew`` seconds each runner
+Leases (``lease.RowLeases``, shared with trading sessions). A bot row names its ``runner`` (a process) and
+``lease_until``. Every ``renew`` seconds each runner
 extends its leases with one UPDATE, lets go of bots that are no longer RUNNING, and claims RUNNING bots
 whose lease is free or lapsed with a conditional UPDATE (``WHERE runner IS NULL OR lease_until < now``), so
 two processes never both win a bot. A runner claims up to its fair share (running bots ÷ live runners,
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import socket
 import time
@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Subquery
 
 from models.bots import Bot, BotStatus, LogLevel
 from models.identity import User
@@ -52,6 +52,7 @@ from ..services.bots import announce, cancel_working, publish_log
 from ..services.bots import log as bot_log
 from ..services.orders import OrderSpec, place_order
 from .candles import INTERVALS, Bar, advance
+from .lease import RowLeases
 from .strategies import Fill as StrategyFill
 from .strategies import Holding, Intent, StrategyRunner, build, parameters_of
 from .strategies import Instrument as StrategyInstrument
@@ -128,6 +129,7 @@ class BotRunner:
         self._ttl = timedelta(seconds=ttl)
         self._renew = renew
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leases = RowLeases(Bot, self.name, self._ttl, status=BotStatus.RUNNING)
         self._held: dict[str, Held] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()  # one bot step or lease pass at a time in this process
@@ -149,7 +151,7 @@ class BotRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):
-            await Bot.filter(runner=self.name).update(runner=None, lease_until=None)
+            await self._leases.release()
         self._held.clear()
 
     async def _lease_loop(self) -> None:
@@ -164,37 +166,13 @@ class BotRunner:
     async def manage(self) -> None:
         """Renew what this process holds, drop what stopped, claim its share of the unheld RUNNING bots."""
         now = utcnow()
-        until = now + self._ttl
-        await Bot.filter(runner=self.name, status=BotStatus.RUNNING).update(lease_until=until)
-        rows = await Bot.filter(runner=self.name, status=BotStatus.RUNNING).values_list("id", flat=True)
-        mine = {str(row) for row in rows}
+        mine = await self._leases.renew(now)
         for gone in [held for held in self._held if held not in mine]:
             del self._held[gone]
         for bot_id in mine - set(self._held):
             await self._hold(bot_id)
-        running = await Bot.filter(status=BotStatus.RUNNING).count()
-        others = await (
-            Bot.filter(status=BotStatus.RUNNING, lease_until__gte=now, runner__not_isnull=True)
-            .exclude(runner=self.name)
-            .distinct()
-            .values_list("runner", flat=True)
-        )
-        share = math.ceil(running / (len(set(others)) + 1)) if running else 0
-        free = (
-            Bot.filter(status=BotStatus.RUNNING)
-            .filter(Q(runner__isnull=True) | Q(lease_until__lt=now))
-            .order_by("id")
-            .limit(max(0, share - len(self._held)))
-        )
-        for candidate in await free:
-            claimed = (
-                await Bot.filter(id=candidate.id, status=BotStatus.RUNNING)
-                .filter(Q(runner__isnull=True) | Q(lease_until__lt=now))
-                .update(runner=self.name, lease_until=until)
-            )
-            if claimed:
-                previous = candidate.runner
-                await self._hold(str(candidate.id), taken_from=previous)
+        for bot_id, previous in await self._leases.claim(now, len(self._held)):
+            await self._hold(bot_id, taken_from=previous)
 
     async def _hold(self, bot_id: str, taken_from: str | None = None) -> None:
         bot = await Bot.get(id=bot_id)

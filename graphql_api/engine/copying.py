@@ -116,8 +116,9 @@ def _held(sub: AgentSubscription, symbol: str) -> Decimal:
 class CopyDispatcher:
     """Places the copies of the outbox (see the module doc); one per process."""
 
-    def __init__(self, deps: Deps, *, interval: float, ttl: float, batch: int = 200) -> None:
+    def __init__(self, deps: Deps, *, interval: float, ttl: float, batch: int = 500, concurrency: int = 8) -> None:
         self._deps = deps
+        self._concurrency = concurrency
         self._interval = interval
         self._ttl = timedelta(seconds=ttl)
         self._batch = batch
@@ -146,27 +147,34 @@ class CopyDispatcher:
             await asyncio.sleep(self._interval)
 
     async def drain(self) -> int:
-        """Dispatch what is claimable now, oldest first; returns how many rows this call finished."""
+        """Dispatch what is claimable now, oldest first; returns how many rows this call finished.
+
+        Subscriptions go side by side (up to ``concurrency`` at once), each one's rows in order."""
         finished = 0
+        gate = asyncio.Semaphore(self._concurrency)
         async with self._lock:
             while True:
                 now = utcnow()
                 claimable = Q(status=CopyStatus.PENDING) | Q(status=CopyStatus.CLAIMED, claim_until__lt=now)
                 candidates = await CopyOrder.filter(claimable).order_by("id").limit(self._batch)
-                waiting: set[str] = set()  # subscriptions with an open row this pass could not finish
-                progressed = 0
+                queues: dict[str, list[CopyOrder]] = {}
                 for row in candidates:
-                    key = str(row.subscription_id)
-                    if key in waiting or await self._earlier_open(row) or not await self._claim(row):
-                        waiting.add(key)
-                        continue
-                    if await self._dispatch(row):
-                        progressed += 1
-                    else:
-                        waiting.add(key)
+                    queues.setdefault(str(row.subscription_id), []).append(row)
+                progressed = sum(await asyncio.gather(*(self._run(rows, gate) for rows in queues.values())))
                 finished += progressed
                 if progressed == 0 or len(candidates) < self._batch:
                     return finished
+
+    async def _run(self, rows: list[CopyOrder], gate: asyncio.Semaphore) -> int:
+        """One subscription's rows in order, until one cannot be finished now (an earlier row is open, another
+        dispatcher holds it, or it failed)."""
+        done = 0
+        async with gate:
+            for row in rows:
+                if await self._earlier_open(row) or not await self._claim(row) or not await self._dispatch(row):
+                    break
+                done += 1
+        return done
 
     async def _earlier_open(self, row: CopyOrder) -> bool:
         return await CopyOrder.filter(

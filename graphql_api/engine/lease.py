@@ -1,4 +1,5 @@
-"""Leader leases: exactly one process runs a singleton engine (the market feed) at a time.
+"""Leader leases: exactly one process runs a singleton engine (the market feed) at a time; and row leases
+(``RowLeases``): each bot or trading session is driven by exactly one process at a time.
 
 PostgreSQL: a session-level advisory lock held on a dedicated connection. When the holder dies its
 connection closes and the lock is released, so a standby's next ``acquire`` takes over. Advisory locks
@@ -12,11 +13,15 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
+from tortoise.expressions import Q
+from tortoise.models import Model
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +104,54 @@ class FileLease:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class RowLeases:
+    """Leases on the rows of a table that a runner in every process drives (bots, trading sessions).
+
+    A row names its ``runner`` (a process) and ``lease_until``. ``renew`` extends this runner's leases with one
+    UPDATE and returns the live rows it holds; ``claim`` takes free or lapsed live rows with a conditional
+    UPDATE (``WHERE runner IS NULL OR lease_until < now``), so two processes never both win one, up to this
+    runner's fair share (live rows ÷ live runners, rounded up); a dead process's rows lapse after ``ttl`` and
+    are taken over. ``release`` hands every lease back (clean shutdown)."""
+
+    def __init__(self, model: type[Model], runner: str, ttl: timedelta, **live: Any) -> None:
+        self._model = model
+        self._runner = runner
+        self._ttl = ttl
+        self._live = live
+
+    async def renew(self, now: datetime) -> set[str]:
+        await self._model.filter(runner=self._runner, **self._live).update(lease_until=now + self._ttl)
+        rows = await self._model.filter(runner=self._runner, **self._live).values_list("id", flat=True)
+        return {str(row) for row in rows}
+
+    async def claim(self, now: datetime, held: int) -> list[tuple[str, str | None]]:
+        """(row id, previous runner) of each row claimed now."""
+        live = await self._model.filter(**self._live).count()
+        others = await (
+            self._model.filter(**self._live, lease_until__gte=now, runner__not_isnull=True)
+            .exclude(runner=self._runner)
+            .distinct()
+            .values_list("runner", flat=True)
+        )
+        share = math.ceil(live / (len(set(others)) + 1)) if live else 0
+        free = (
+            self._model.filter(**self._live)
+            .filter(Q(runner__isnull=True) | Q(lease_until__lt=now))
+            .order_by("id")
+            .limit(max(0, share - held))
+        )
+        claimed: list[tuple[str, str | None]] = []
+        for candidate in await free:
+            won = (
+                await self._model.filter(id=candidate.pk, **self._live)
+                .filter(Q(runner__isnull=True) | Q(lease_until__lt=now))
+                .update(runner=self._runner, lease_until=now + self._ttl)
+            )
+            if won:
+                claimed.append((str(candidate.pk), getattr(candidate, "runner", None)))
+        return claimed
+
+    async def release(self) -> None:
+        await self._model.filter(runner=self._runner).update(runner=None, lease_until=None)

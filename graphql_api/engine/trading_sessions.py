@@ -23,10 +23,19 @@ trigger-cron) for every active session. All state is in the database, so a resta
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
@@ -47,12 +56,15 @@ from models.trading_sessions import (
 )
 
 from ..audit import Action
+from ..events import channel_for, decode
+from ..events.market import PriceTicked
 from ..ownership import Actor
 from ..rejections import Rejection
 from ..services import trading_sessions as sessions
 from ..services.indicators import current_signal
 from ..services.perps import update_leverage
 from . import margin as mg
+from .lease import RowLeases
 from .signals import NotEnoughCandles
 
 if TYPE_CHECKING:
@@ -61,6 +73,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HUNDRED = Decimal(100)
 CLAIM_TTL = timedelta(seconds=60)
+# Ticks of each symbol kept to check a lot's exits from the step after its fill even when its commit is
+# seen a few ticks late.
+RECENT_TICKS = 50
 QUICK_INTERVAL = "5m"
 SIGNAL_INTERVALS = {
     ExecutionStrategy.CONSERVATIVE: "1h",
@@ -123,17 +138,22 @@ async def owner_of(session: TradingSession) -> Actor:
     return Actor(await User.get(id=session.user_id), ENGINE_IP)
 
 
-async def check_exits(deps: Deps, session: TradingSession, now: datetime, price: Decimal | None = None) -> Stepped:
-    """Step 1 alone: end the session if its target, threshold or duration is reached (at ``price`` if given)."""
+async def check_exits(
+    deps: Deps, session: TradingSession, now: datetime, price: Decimal | None = None, at_step: int | None = None
+) -> Stepped:
+    """Step 1 alone: end the session if its target, threshold or duration is reached (at ``price``, the price
+    of the feed's step ``at_step``, if given)."""
     prices = {session.symbol: price} if price is not None else None
     stats = (await sessions.stats_of(deps, [session], prices))[str(session.id)]
     due = exit_due(session, stats.pnl, now)
     if due is None:
         return Stepped()
     reason, why = due
+    seen: dict[str, str] = {}
     if price is not None:
         why += f" at {price.normalize():f}"
-    await sessions.end_session(deps, await owner_of(session), session, reason, why, Action.ORDER_PLACE)
+        seen = {"price": str(price), "step": str(at_step)}
+    await sessions.end_session(deps, await owner_of(session), session, reason, why, Action.ORDER_PLACE, **seen)
     return Stepped(closed=stats.open_positions, ended=reason, decided=True)
 
 
@@ -294,3 +314,146 @@ async def run_pass(deps: Deps, rows: list[TradingSession], now: datetime | None 
         if stepped.decided:
             await sessions.announce(deps, row)
     return done
+
+
+@dataclass
+class Watched:
+    """A session this process holds the lease on: what its ticks need without a query."""
+
+    symbol: str
+    ends_at: datetime | None
+    passed_at: float = 0.0  # monotonic time of its last full step here
+    checked_step: int = 0  # the last feed step its exits were checked at
+
+
+class SessionRunner:
+    """Every API process runs one: it holds leases on ACTIVE sessions (``RowLeases``, as bots do) and, on each
+    feed tick of a held session's asset, checks its exits at that tick's price — so a target or threshold is
+    acted on at the first tick that reaches it — and, every ``interval`` seconds (0: never; then only
+    ``runSessionEngineOnce`` decides entries), runs its full step. Both act only under the session's claim.
+
+    A lot's exits are checked at every feed step after the one its opening order was filled at, in order —
+    ticks published before its commit was visible included (the last ``RECENT_TICKS`` are kept) — and never at
+    an earlier step, whose price is older than the lot."""
+
+    def __init__(self, deps: Deps, *, ttl: float, renew: float, interval: float) -> None:
+        self._deps = deps
+        self._renew = renew
+        self._interval = interval
+        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leases = RowLeases(TradingSession, self.name, timedelta(seconds=ttl), status=SessionStatus.ACTIVE)
+        self._held: dict[str, Watched] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()  # one step or lease pass at a time in this process
+        self._recent: dict[str, deque[tuple[int, Decimal]]] = {}
+
+    @property
+    def held(self) -> list[str]:
+        return sorted(self._held)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._lease_loop(), name="session-leases"),
+            asyncio.create_task(self._tick_loop(), name="session-ticks"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self._leases.release()
+        self._held.clear()
+
+    async def _lease_loop(self) -> None:
+        while True:
+            try:
+                async with self._lock:
+                    await self.manage()
+            except Exception:
+                log.exception("session lease pass failed")
+            await asyncio.sleep(self._renew)
+
+    async def manage(self) -> None:
+        now = datetime.now(UTC)
+        mine = await self._leases.renew(now)
+        for gone in [held for held in self._held if held not in mine]:
+            del self._held[gone]
+        fresh = (mine - set(self._held)) | {row for row, _ in await self._leases.claim(now, len(self._held))}
+        for row in await TradingSession.filter(id__in=list(fresh)):
+            self._held[str(row.id)] = Watched(row.symbol, row.ends_at)
+
+    async def _tick_loop(self) -> None:
+        symbols = await Instrument.all().values_list("symbol", flat=True)
+        channels = [channel_for(PriceTicked, symbol) for symbol in symbols]
+        async with self._deps.bus.subscribe(channels) as deliveries:
+            async for delivery in deliveries:
+                tick = decode(delivery)
+                if not isinstance(tick, PriceTicked):
+                    continue
+                async with self._lock:
+                    try:
+                        await self.on_tick(tick)
+                    except Exception:
+                        log.exception("session tick %s %s failed", tick.symbol, tick.step)
+
+    async def on_tick(self, tick: PriceTicked) -> None:
+        recent = self._recent.setdefault(tick.symbol, deque(maxlen=RECENT_TICKS))
+        recent.append((tick.step, tick.price))
+        watched = {sid: w for sid, w in self._held.items() if w.symbol == tick.symbol}
+        if not watched:
+            return
+        clock = time.monotonic()
+        now = datetime.now(UTC)
+        due = {
+            sid
+            for sid, w in watched.items()
+            if (self._interval > 0 and clock - w.passed_at >= self._interval)
+            or (w.ends_at is not None and now >= w.ends_at)
+        }
+        # Sessions with a lot open: their PnL moves with every tick after the step the lot was filled at.
+        filled_at: dict[str, int] = {}
+        for sid, opened in await SessionPosition.filter(
+            session_id__in=list(watched), status=LotStatus.OPEN
+        ).values_list("session_id", "open_step"):
+            filled_at[str(sid)] = max(filled_at.get(str(sid), 0), opened or 0)
+        for sid in sorted(due | set(filled_at)):
+            session = await TradingSession.get_or_none(id=sid)
+            if session is None or session.status != SessionStatus.ACTIVE or session.runner != self.name:
+                self._held.pop(sid, None)
+                continue
+            if sid in due:
+                watched[sid].passed_at = clock
+                await self._claimed(session, now, lambda s: step(self._deps, s, now))
+                continue
+            # Every step since the last one checked, ticks that came before the lot was visible included.
+            since = max(filled_at[sid], watched[sid].checked_step)
+            watched[sid].checked_step = tick.step
+            for at_step, price in recent:
+                if not since < at_step <= tick.step:
+                    continue
+                stats = (await sessions.stats_of(self._deps, [session], {session.symbol: price}))[sid]
+                if exit_due(session, stats.pnl, now) is not None:
+                    await self._claimed(
+                        session, now, partial(check_exits, self._deps, now=now, price=price, at_step=at_step)
+                    )
+                    break
+
+    async def _claimed(
+        self, session: TradingSession, now: datetime, act: Callable[[TradingSession], Awaitable[Stepped]]
+    ) -> None:
+        if not await claim(session.id, now):
+            return
+        try:
+            await session.refresh_from_db()
+            if session.status != SessionStatus.ACTIVE:
+                return
+            done = await act(session)
+        finally:
+            await release(session.id)
+        if done.decided:
+            await sessions.announce(self._deps, session)
+        if done.ended is not None:
+            self._held.pop(str(session.id), None)

@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from models.audit import Outcome
 from models.identity import User
-from models.market import Instrument
+from models.market import Instrument, LastPrice
 from models.orders import Fill, Order, OrderType, Side
 from models.trading_sessions import (
     EndReason,
@@ -386,6 +386,8 @@ async def open_lot(
         filled, notional, fees = await order_fills(conn, order.id)
         if filled <= 0:
             raise Invalid("the market order found nothing to fill", code="NOT_FILLED", field="quantity")
+        # The feed step the order's book was built at (the engine read it in this transaction).
+        last = await LastPrice.get(instrument__symbol=session.symbol, using_db=conn)
         trade = (
             await SessionTrade.filter(session_id=session.id, status=LotStatus.OPEN)
             .using_db(conn)
@@ -412,6 +414,7 @@ async def open_lot(
             entry_price=mg.q12(notional / filled),
             open_order_id=order.id,
             open_fees=fees,
+            open_step=last.step,
             using_db=conn,
         )
         await write_log(
@@ -427,6 +430,8 @@ async def open_lot(
             entryPrice=str(lot.entry_price),
             notional=str(notional),
             fees=str(fees),
+            step=last.step,
+            oraclePrice=str(last.price),
             **detail,
         )
         opened.append(lot)
@@ -521,7 +526,7 @@ async def close_lot(
 
 
 async def end_session(
-    deps: Deps, actor: Actor, session: TradingSession, reason: EndReason, why: str, action: Action
+    deps: Deps, actor: Actor, session: TradingSession, reason: EndReason, why: str, action: Action, **seen: str
 ) -> TradingSession:
     """Close the session's open lots, then end it (ACTIVE → ENDED once, whoever races) with its final PnL."""
     for lot in await SessionPosition.filter(session_id=session.id, status=LotStatus.OPEN).order_by("opened_at", "id"):
@@ -544,6 +549,7 @@ async def end_session(
                 pnl=str(stats.pnl),
                 realizedPnl=str(stats.realized_pnl),
                 fees=str(stats.fees),
+                **seen,
             )
     await session.refresh_from_db()
     await announce(deps, session)
