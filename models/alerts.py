@@ -119,6 +119,15 @@ class WebhookEndpoint(Model):
         table = "webhook_endpoints"
 
 
+class NotificationChannel(StrEnum):
+    """Where a user may receive alerts of a category: in the app (the alertRaised stream and the unread count),
+    their webhooks, their email."""
+
+    IN_APP = "IN_APP"
+    WEBHOOK = "WEBHOOK"
+    EMAIL = "EMAIL"
+
+
 class DeliveryChannel(StrEnum):
     WEBHOOK = "WEBHOOK"
     EMAIL = "EMAIL"

@@ -4,6 +4,7 @@ graphql_api/services/alerts/; price alerts are evaluated there, after each feed 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from typing import Annotated
 
 import strawberry
@@ -17,19 +18,25 @@ from graphql_api.ownership import Actor, load_owned
 from graphql_api.pagination import paginate, parse_id, to_global_id
 from graphql_api.permissions import IsAuthenticated
 from graphql_api.services import alerts as actions
-from graphql_api.services.alerts import prices
+from graphql_api.services.alerts import delivery, prices
 from models import alerts as m
 from schema.alerts import (
     Alert,
     AlertCategory,
     AlertChanged,
+    AlertDelivery,
     AlertFilter,
     AlertResult,
     AlertSeverity,
     AlertsMarkedRead,
     AlertType,
     AlertUpdate,
+    CreateWebhookResult,
     DeletePriceAlertResult,
+    DeleteWebhookResult,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryStatus,
     PriceAlert,
     PriceAlertChanged,
     PriceAlertCondition,
@@ -38,6 +45,9 @@ from schema.alerts import (
     PriceAlertResult,
     PriceAlertState,
     TestAlertResult,
+    Webhook,
+    WebhookCreated,
+    WebhookDeleted,
 )
 from schema.common import After, Connection, First, GlobalID
 
@@ -147,6 +157,55 @@ async def price_alert_node(info: Info, pk: str) -> PriceAlert | None:
     return price_alert_view(row) if row is not None else None
 
 
+def webhook_view(row: m.WebhookEndpoint) -> Webhook:
+    return Webhook(
+        id=strawberry.ID(to_global_id("Webhook", row.id)),
+        url=row.url,
+        description=row.description,
+        active=row.active,
+        created_at=row.created_at,
+    )
+
+
+async def webhooks(info: Info) -> list[Webhook]:
+    rows = await m.WebhookEndpoint.filter(user_id=actor(info).user.id).order_by("created_at", "id")
+    return [webhook_view(r) for r in rows]
+
+
+async def alert_deliveries(info: Info, first: First = None, after: After = None) -> Connection[AlertDelivery]:
+    """The page's attempts and alert titles are read with one query each."""
+    query = m.AlertDelivery.filter(user_id=actor(info).user.id)
+    page = await paginate(query, first=first, after=after, cap=info.context.settings.max_page_size, convert=lambda r: r)
+    ids = [row.id for _, row in page.items]
+    attempts: dict[int, list[DeliveryAttempt]] = {}
+    for t in await m.DeliveryAttempt.filter(delivery_id__in=ids).order_by("delivery_id", "attempt"):
+        attempts.setdefault(t.delivery_id, []).append(
+            DeliveryAttempt(attempt=t.attempt, at=t.at, ok=t.ok, status_code=t.status_code, error=t.error)
+        )
+    alert_ids = list({row.alert_id for _, row in page.items})
+    titles = dict(await m.Alert.filter(id__in=alert_ids).values_list("id", "title")) if alert_ids else {}
+
+    def view(row: m.AlertDelivery) -> AlertDelivery:
+        pending = row.status == m.DeliveryStatus.PENDING
+        return AlertDelivery(
+            id=strawberry.ID(to_global_id("AlertDelivery", row.id)),
+            alert_id=strawberry.ID(to_global_id("Alert", row.alert_id)),
+            alert_title=str(titles.get(row.alert_id, "")),
+            channel=DeliveryChannel[row.channel],
+            webhook_id=strawberry.ID(to_global_id("Webhook", row.endpoint_id)) if row.endpoint_id else None,
+            target=row.address,
+            status=DeliveryStatus[row.status],
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at if pending else None,
+            delivered_at=row.delivered_at,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            attempt_log=attempts.get(row.id, []),
+        )
+
+    return Connection.of(replace(page, items=[(cursor, view(row)) for cursor, row in page.items]))
+
+
 # -- mutations -----------------------------------------------------------------------------------------------
 
 
@@ -200,6 +259,24 @@ async def delete_price_alert(info: Info, id: GlobalID) -> DeletePriceAlertResult
     return await result(prices.delete(actor(info), pk), lambda _: PriceAlertDeleted(deleted_id=id))
 
 
+async def create_webhook(
+    info: Info,
+    url: Annotated[str, strawberry.argument(description="An absolute http(s) URL.")],
+    secret: Annotated[
+        str | None,
+        strawberry.argument(description="The signing secret (16 to 200 characters); omitted: one is made."),
+    ] = None,
+    description: Annotated[str, strawberry.argument(description="Your note (up to 200 characters).")] = "",
+) -> CreateWebhookResult:
+    action = delivery.create_webhook(info.context.settings, actor(info), url, secret, description)
+    return await result(action, lambda made: WebhookCreated(webhook=webhook_view(made.endpoint), secret=made.secret))
+
+
+async def delete_webhook(info: Info, id: GlobalID) -> DeleteWebhookResult:
+    pk = parse_id(id, "Webhook")
+    return await result(delivery.delete_webhook(actor(info), pk), lambda _: WebhookDeleted(deleted_id=id))
+
+
 # -- the stream ----------------------------------------------------------------------------------------------
 
 
@@ -246,6 +323,14 @@ class Query:
     price_alerts: Connection[PriceAlert] = strawberry.field(
         resolver=price_alerts, permission_classes=[IsAuthenticated], description="Your price alerts, newest first."
     )
+    webhooks: list[Webhook] = strawberry.field(
+        resolver=webhooks, permission_classes=[IsAuthenticated], description="Your webhooks, oldest first."
+    )
+    alert_deliveries: Connection[AlertDelivery] = strawberry.field(
+        resolver=alert_deliveries,
+        permission_classes=[IsAuthenticated],
+        description="The delivery log: your alerts sent to webhooks and email, newest first, with every attempt.",
+    )
 
 
 @strawberry.type
@@ -279,6 +364,16 @@ class Mutation:
         resolver=audited(Action.ALERT_ACKNOWLEDGE)(acknowledge_alert),
         permission_classes=[IsAuthenticated],
         description="Acknowledge one of your alerts (it is marked read too).",
+    )
+    create_webhook: CreateWebhookResult = strawberry.mutation(
+        resolver=audited(Action.WEBHOOK_CREATE)(create_webhook),
+        permission_classes=[IsAuthenticated],
+        description="Add a webhook that receives your alerts as signed POSTs; its secret is returned this once.",
+    )
+    delete_webhook: DeleteWebhookResult = strawberry.mutation(
+        resolver=audited(Action.WEBHOOK_DELETE)(delete_webhook),
+        permission_classes=[IsAuthenticated],
+        description="Remove one of your webhooks.",
     )
     send_test_alert: TestAlertResult = strawberry.mutation(
         resolver=audited(Action.ALERT_SEND_TEST)(send_test_alert),

@@ -172,3 +172,76 @@ DeletePriceAlertResult = Annotated[
     PriceAlertDeleted | NotFound,
     strawberry.union("DeletePriceAlertResult", description="The deleted price alert's ID, or why not."),
 ]
+
+
+if TYPE_CHECKING:
+    from models.alerts import DeliveryChannel, DeliveryStatus
+else:
+    DeliveryChannel = enum_from(
+        a.DeliveryChannel,
+        "Where an outbox delivery goes.",
+        {"WEBHOOK": "A POST to one of your webhooks.", "EMAIL": "An email to your address."},
+    )
+    DeliveryStatus = enum_from(
+        a.DeliveryStatus,
+        "Where a delivery stands.",
+        {
+            "PENDING": "Not sent yet, or being retried (see nextAttemptAt).",
+            "DELIVERED": "The channel accepted it.",
+            "FAILED": "Given up after the last attempt (or the channel is gone).",
+        },
+    )
+
+
+@strawberry.type(description="A URL that receives your alerts as signed POSTs (see the README for the signature).")
+class Webhook(Node):
+    url: str = strawberry.field(description="Where alerts are posted.")
+    description: str = strawberry.field(description="Your note.")
+    active: bool = strawberry.field(description="Receives alerts.")
+    created_at: datetime = strawberry.field(description="When it was added.")
+
+
+@strawberry.type(description="The webhook was added; its signing secret is shown this once.")
+class WebhookCreated:
+    webhook: Webhook = strawberry.field(description="The webhook.")
+    secret: str = strawberry.field(
+        description="The HMAC-SHA256 key of its X-Alert-Signature header; stored encrypted, never shown again."
+    )
+
+
+@strawberry.type(description="The webhook was removed (its pending deliveries are dropped).")
+class WebhookDeleted:
+    deleted_id: strawberry.ID = strawberry.field(description="Global ID of the removed webhook.")
+
+
+CreateWebhookResult = Annotated[
+    WebhookCreated | InvalidInput, strawberry.union("CreateWebhookResult", description="The webhook, or why not.")
+]
+DeleteWebhookResult = Annotated[
+    WebhookDeleted | NotFound, strawberry.union("DeleteWebhookResult", description="The removed ID, or why not.")
+]
+
+
+@strawberry.type(description="One try of a delivery.")
+class DeliveryAttempt:
+    attempt: int = strawberry.field(description="Its number, from 1.")
+    at: datetime = strawberry.field(description="When it was made.")
+    ok: bool = strawberry.field(description="The channel accepted it.")
+    status_code: int | None = strawberry.field(description="The webhook's HTTP status, if it answered.")
+    error: str = strawberry.field(description="Why it failed (empty when ok).")
+
+
+@strawberry.type(description="One alert sent to one channel (the outbox row), with its attempts.")
+class AlertDelivery(Node):
+    alert_id: strawberry.ID = strawberry.field(description="Global ID of the alert.")
+    alert_title: str = strawberry.field(description="The alert's title.")
+    channel: DeliveryChannel = strawberry.field(description="WEBHOOK or EMAIL.")
+    webhook_id: strawberry.ID | None = strawberry.field(description="The webhook (WEBHOOK deliveries).")
+    target: str = strawberry.field(description="The webhook URL or email address it goes to.")
+    status: DeliveryStatus = strawberry.field(description="PENDING, DELIVERED or FAILED.")
+    attempts: int = strawberry.field(description="Attempts made.")
+    next_attempt_at: datetime | None = strawberry.field(description="When a PENDING delivery is tried next.")
+    delivered_at: datetime | None = strawberry.field(description="When the channel accepted it.")
+    last_error: str = strawberry.field(description="The last attempt's error (empty if none failed).")
+    created_at: datetime = strawberry.field(description="When the alert queued it.")
+    attempt_log: list[DeliveryAttempt] = strawberry.field(description="Every attempt, first first.")

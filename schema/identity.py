@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from graphql_api.pagination import to_global_id
+from graphql_api.services.alerts import channels as alert_channels
+from models import alerts as a
 from models import identity as m
 
+from .alerts import AlertCategory
 from .common import InvalidInput, Node, NotFound, UserError, enum_from
 
 # Typed as the model enums they are made from (same names and values); at run time, the GraphQL enums.
@@ -44,6 +47,27 @@ else:
     )
 
 
+@strawberry.type(
+    description="Where the alerts of one category go. CRITICAL and SECURITY alerts go to every channel you have, "
+    "whatever these say."
+)
+class CategoryChannels:
+    category: AlertCategory = strawberry.field(description="The alert category.")
+    in_app: bool = strawberry.field(
+        description="Streamed on alertRaised and counted unread (off: kept, but written read and not streamed)."
+    )
+    webhook: bool = strawberry.field(description="Posted to each of your active webhooks.")
+    email: bool = strawberry.field(description="Emailed to your address (the email choice must be on too).")
+
+
+@strawberry.input(description="Channels of one category to change; omitted ones stay as they are.")
+class CategoryChannelsInput:
+    category: AlertCategory = strawberry.field(description="The alert category.")
+    in_app: bool | None = strawberry.field(default=None, description="In the app (alertRaised, unread count).")
+    webhook: bool | None = strawberry.field(default=None, description="To your webhooks.")
+    email: bool | None = strawberry.field(default=None, description="By email.")
+
+
 @strawberry.type(description="Which notifications a user wants, and where.")
 class NotificationPreferences:
     email: bool = strawberry.field(description="Send notifications by email.")
@@ -53,11 +77,25 @@ class NotificationPreferences:
     bot_events: bool = strawberry.field(description="Notify on bot state changes.")
     compliance_alerts: bool = strawberry.field(description="Notify on compliance violations.")
     system_announcements: bool = strawberry.field(description="Receive platform announcements.")
+    channels: list[CategoryChannels] = strawberry.field(
+        description="Every alert category with the channels it goes to (the coarse choices above still apply: "
+        "a category's choice off keeps it in the app; email off stops every email)."
+    )
 
     @classmethod
     def from_stored(cls, stored: dict[str, object]) -> NotificationPreferences:
         defaults = m.NOTIFICATION_DEFAULTS | {k: bool(v) for k, v in stored.items() if k in m.NOTIFICATION_DEFAULTS}
-        return cls(**defaults)
+        cells = alert_channels.matrix(stored)
+        rows = [
+            CategoryChannels(
+                category=AlertCategory[category.name],
+                in_app=on[a.NotificationChannel.IN_APP],
+                webhook=on[a.NotificationChannel.WEBHOOK],
+                email=on[a.NotificationChannel.EMAIL],
+            )
+            for category, on in cells.items()
+        ]
+        return cls(**defaults, channels=rows)
 
 
 @strawberry.type(description="An account on the platform.")
@@ -268,6 +306,9 @@ class NotificationPreferencesInput:
     bot_events: bool | None = strawberry.field(default=None, description="Notify on bot state changes.")
     compliance_alerts: bool | None = strawberry.field(default=None, description="Notify on compliance violations.")
     system_announcements: bool | None = strawberry.field(default=None, description="Receive announcements.")
+    channels: list[CategoryChannelsInput] | None = strawberry.field(
+        default=None, description="Channels per alert category, cell by cell."
+    )
 
 
 @strawberry.input(description="Change the password; every other session is ended.")

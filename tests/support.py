@@ -77,6 +77,8 @@ class LegConfig:
             # The leg's admin and trader sign in once per session, and a leg on a loaded machine can outlast
             # the default 15 minutes; expiry itself is tested with tokens made to expire.
             "ACCESS_TOKEN_TTL": "7200",
+            # The in-process server drains no outbox: the delivery tests run dispatcher passes themselves.
+            "DELIVERY_INTERVAL": "0",
         }
         env.update(overrides)
         return env

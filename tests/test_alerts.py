@@ -215,8 +215,8 @@ async def test_concurrent_evaluations_of_one_crossing_fire_once(
         data = {"symbol": "BTC", "condition": "ABOVE", "value": "99999999"}
         created = (await client.query(CREATE, {"i": data}))["createPriceAlert"]["priceAlert"]
     marks = {"BTC": (Decimal("100000000"), 0)}
-    fired = await asyncio.gather(*(prices.evaluate(resources.bus, marks) for _ in range(20)))
-    assert sum(fired) == 1
+    # Other tests' alerts on BTC may fire on this tick too: only this alert's own firings are counted.
+    await asyncio.gather(*(prices.evaluate(resources.bus, marks) for _ in range(20)))
     row = await PriceAlertRow.get(id=pk(created["id"]))
     assert (row.status, row.trigger_count, row.last_triggered_price) == ("TRIGGERED", 1, Decimal("100000000"))
     assert await AlertRow.filter(user_id=row.user_id, source="price_alert").count() == 1

@@ -486,6 +486,20 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, DELETE_PRICE_ALERT, {"id": to_global_id("PriceAlert", NOBODY)}),
         "DENIED",
     ),
+    "createWebhook": (
+        "webhook.create",
+        lambda w: _do(w.client, CREATE_WEBHOOK, {"u": "http://127.0.0.1:9/walk"}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_WEBHOOK, {"u": "ftp://walk"}),
+        "DENIED",
+    ),
+    "deleteWebhook": (
+        "webhook.delete",
+        lambda w: _webhook_then(w, DELETE_WEBHOOK),
+        "SUCCESS",
+        lambda w: _do(w.client, DELETE_WEBHOOK, {"id": to_global_id("Webhook", NOBODY)}),
+        "DENIED",
+    ),
     "markAlertRead": (
         "alert.mark_read",
         lambda w: _test_alert_then(w, MARK_ALERT_READ),
@@ -756,6 +770,8 @@ DELETE_PRICE_ALERT = _mutation("deletePriceAlert", "(id: $id)", "$id: ID!")
 MARK_ALERT_READ = _mutation("markAlertRead", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE_ALERT = _mutation("acknowledgeAlert", "(id: $id)", "$id: ID!")
 SEND_TEST_ALERT = _mutation("sendTestAlert", "(message: $m)", "$m: String")
+CREATE_WEBHOOK = _mutation("createWebhook", "(url: $u)", "$u: String!")
+DELETE_WEBHOOK = _mutation("deleteWebhook", "(id: $id)", "$id: ID!")
 # Far above any price the walk reaches: the walk's alerts never fire.
 FAR_ABOVE = {"symbol": "BTC", "condition": "ABOVE", "value": "100000000"}
 
@@ -774,6 +790,13 @@ async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
     if "$i" in document:
         variables["i"] = FAR_ABOVE
     return await _do(w.client, document, variables)
+
+
+async def _webhook_then(w: World, document: str) -> dict[str, Any]:
+    made = await w.client.query(
+        'mutation { createWebhook(url: "http://127.0.0.1:9/gone") { ... on WebhookCreated { webhook { id } } } }'
+    )
+    return await _do(w.client, document, {"id": made["createWebhook"]["webhook"]["id"]})
 
 
 async def _test_alert_then(w: World, document: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@ graphql_api/services/identity/account.py and its result to the payload."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -57,7 +57,15 @@ async def update_profile(info: Info, input: Annotated[UpdateProfileInput, _INPUT
 async def update_notification_preferences(
     info: Info, input: Annotated[NotificationPreferencesInput, _INPUT]
 ) -> UpdateUserResult:
-    given = {k: bool(v) for k, v in strawberry.asdict(input).items() if v is not None}
+    given: dict[str, Any] = {
+        k: bool(v) for k, v in strawberry.asdict(input).items() if v is not None and k != "channels"
+    }
+    if input.channels is not None:
+        cells: dict[str, dict[str, bool]] = {}
+        for row in input.channels:
+            chosen = {"IN_APP": row.in_app, "WEBHOOK": row.webhook, "EMAIL": row.email}
+            cells.setdefault(row.category.name, {}).update({k: v for k, v in chosen.items() if v is not None})
+        given["channels"] = cells
     answered: UpdateUserResult = await result(
         account.update_notification_preferences(info.context, actor(info), given), _updated
     )

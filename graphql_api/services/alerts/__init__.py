@@ -9,7 +9,8 @@
   once: publishing first claims it with a conditional UPDATE on ``published``. And the owner's reads and
   marks (read, all read, acknowledged).
 - ``prices``: price alerts users set, evaluated after each feed tick.
-- ``delivery``: the outbox worker that sends deliveries to webhooks and email.
+- ``channels``: the user's category × channel matrix deciding where an alert goes.
+- ``delivery``: webhooks, and the outbox dispatcher that sends deliveries to webhooks and email.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from models.alerts import (
     AlertDelivery,
     AlertType,
     DeliveryChannel,
+    NotificationChannel,
     Severity,
     WebhookEndpoint,
 )
 from models.audit import Outcome
-from models.identity import NOTIFICATION_DEFAULTS, User
+from models.identity import User
 
 from ... import audit
 from ...audit import Action
@@ -41,17 +43,7 @@ from ...events.alerts import ADMINS, AlertRaised
 from ...ownership import Actor
 from ...pubsub import Bus
 from ...rejections import Invalid, Missing
-
-# The notification choice (models.identity.NOTIFICATION_DEFAULTS) that lets each category out of the app.
-# SECURITY has none: it always goes out; a CRITICAL alert of any category too (an emergency goes out on
-# every channel the user enabled).
-CATEGORY_PREFERENCE: dict[AlertCategory, str] = {
-    AlertCategory.TRADING: "order_fills",
-    AlertCategory.PRICE: "price_alerts",
-    AlertCategory.BOT: "bot_events",
-    AlertCategory.COMPLIANCE: "compliance_alerts",
-    AlertCategory.SYSTEM: "system_announcements",
-}
+from . import channels
 
 
 async def raise_alert(
@@ -70,7 +62,15 @@ async def raise_alert(
 ) -> Alert:
     """Write an alert and its outbox rows in ``conn`` (the producer's transaction); announce it after commit.
 
-    ``user_id`` None makes an alert for every admin (it has no external deliveries)."""
+    The user's channels (``channels.routes``) decide where it goes: with IN_APP off it is written read and
+    already published (never streamed). ``user_id`` None makes an alert for every admin (in-app only)."""
+    user = await User.get_or_none(id=user_id, using_db=conn) if user_id is not None else None
+    routes = (
+        channels.routes(user.notification_preferences, category, severity)
+        if user is not None
+        else {NotificationChannel.IN_APP}
+    )
+    in_app = NotificationChannel.IN_APP in routes
     alert = await Alert.create(
         user_id=user_id,
         type=type,
@@ -82,34 +82,33 @@ async def raise_alert(
         venue=venue,
         bot_id=bot_id,
         metadata=metadata or {},
+        read_at=None if in_app else utcnow(),
+        published=not in_app,
         using_db=conn,
     )
-    if user_id is not None:
-        await _schedule_deliveries(conn, alert)
+    if user is not None:
+        await _schedule_deliveries(conn, alert, user, routes)
     return alert
 
 
-def wants(preferences: dict[str, bool], alert: Alert) -> bool:
-    """Whether an alert leaves the app for this user's external channels (see CATEGORY_PREFERENCE)."""
-    key = CATEGORY_PREFERENCE.get(AlertCategory(alert.category))
-    return alert.severity == Severity.CRITICAL or key is None or preferences[key]
-
-
-async def _schedule_deliveries(conn: BaseDBAsyncClient, alert: Alert) -> None:
-    user = await User.get_or_none(id=alert.user_id, using_db=conn)
-    if user is None:
-        return
-    preferences = {**NOTIFICATION_DEFAULTS, **(user.notification_preferences or {})}
-    if not wants(preferences, alert):
-        return
+async def _schedule_deliveries(
+    conn: BaseDBAsyncClient, alert: Alert, user: User, routes: set[NotificationChannel]
+) -> None:
     now = utcnow()
-    rows = [
-        AlertDelivery(
-            alert_id=alert.id, user_id=user.id, channel=DeliveryChannel.WEBHOOK, endpoint_id=e.id, next_attempt_at=now
-        )
-        for e in await WebhookEndpoint.filter(user_id=user.id, active=True).using_db(conn)
-    ]
-    if preferences["email"] and user.email:
+    rows = []
+    if NotificationChannel.WEBHOOK in routes:
+        rows = [
+            AlertDelivery(
+                alert_id=alert.id,
+                user_id=user.id,
+                channel=DeliveryChannel.WEBHOOK,
+                endpoint_id=e.id,
+                address=e.url,
+                next_attempt_at=now,
+            )
+            for e in await WebhookEndpoint.filter(user_id=user.id, active=True).using_db(conn)
+        ]
+    if NotificationChannel.EMAIL in routes and user.email:
         rows.append(
             AlertDelivery(
                 alert_id=alert.id,

@@ -24,6 +24,7 @@ from ...ownership import Actor
 from ...ratelimit import guess_failed, reserve_guess
 from ...rejections import BadCredentials, BadTwoFactorCode, Invalid, Missing
 from ...sessions import announce_session_ended, announce_user_changed
+from ..alerts import channels
 from ..deps import Deps
 from .credentials import check_name, check_password, consume_totp, totp_cipher
 
@@ -79,9 +80,13 @@ def check_language(value: str, field: str = "language") -> str:
     return value
 
 
-def check_notifications(given: dict[str, Any], prefix: str = "") -> dict[str, bool]:
-    """Known notification choices with boolean values; the first other one is refused, named."""
+def check_notifications(given: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Known notification choices with boolean values (and the channel matrix, ``channels``); the first other
+    one is refused, named."""
     for key, value in given.items():
+        if key == channels.CHANNELS_KEY:
+            channels.check_channels(value, prefix)
+            continue
         if key not in NOTIFICATION_DEFAULTS:
             raise Invalid(f"unknown notification choice {key}", field=prefix + key)
         if not isinstance(value, bool):
@@ -107,11 +112,14 @@ async def update_profile(
     return await _fresh(actor)
 
 
-async def update_notification_preferences(deps: Deps, actor: Actor, given: dict[str, bool]) -> User:
-    """Merge ``given`` choices over the stored ones (and the defaults for any never set)."""
+async def update_notification_preferences(deps: Deps, actor: Actor, given: dict[str, Any]) -> User:
+    """Merge ``given`` choices over the stored ones (and the defaults for any never set); the channel matrix
+    cell by cell."""
     check_notifications(given)
     stored = (await _fresh(actor)).notification_preferences or {}
     merged = {**NOTIFICATION_DEFAULTS, **stored, **given}
+    if channels.CHANNELS_KEY in given:
+        merged[channels.CHANNELS_KEY] = channels.merge_channels(stored, given[channels.CHANNELS_KEY])
     async with in_transaction() as conn:
         await User.filter(id=actor.user_id).using_db(conn).update(notification_preferences=merged)
         await _audit(actor, Action.ACCOUNT_UPDATE_NOTIFICATIONS, Outcome.SUCCESS, {"fields": sorted(given)}, conn)
