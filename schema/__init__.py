@@ -26,6 +26,7 @@ from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     agents,
     alerts,
+    apikeys,
     audit,
     bots,
     compliance,
@@ -79,6 +80,7 @@ DOMAINS: list[ModuleType] = [
     preferences,
     audit,
     monitoring,
+    apikeys,
 ]
 
 
