@@ -1,5 +1,5 @@
 """`python -m bench [--leg sqlite|postgres|both] [--quick] [--http-client streams|httpx] [--json PATH]`
-`python -m bench compare [--rounds 3] [--only me,instruments,orders,ticks] [--subscribers N] [--quick]`
+`python -m bench compare [--rounds 3] [--only me,instruments,orders,ticks] [--subscribers N[,N…]] [--quick]`
 
 Run from the repository root. Figures go to stdout, progress to stderr. The first form measures the
 project alone, per leg; ``compare`` puts each figure beside its anchor (see ``bench/compare.py``).
@@ -53,7 +53,9 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument("--only", default="me,instruments,orders,ticks", help="comma-separated workloads")
     parser.add_argument("--concurrency", type=int, default=32, help="HTTP connections (wrk's -c)")
     parser.add_argument("--requests", type=int, default=3000, help="HTTP requests per round")
-    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument(
+        "--subscribers", default="500,2000", help="comma-separated subscriber counts: one ticks row for each"
+    )
     parser.add_argument("--ticks", type=int, default=20, help="ticks each subscriber receives per round")
     parser.add_argument("--quick", action="store_true", help="small counts for a smoke run")
     parser.add_argument("--json", type=Path, metavar="PATH")
@@ -66,13 +68,13 @@ def compare_main(argv: list[str]) -> int:
         rounds=args.rounds,
         concurrency=args.concurrency,
         requests=300 if args.quick else args.requests,
-        subscribers=100 if args.quick else args.subscribers,
+        subscribers=(100,) if args.quick else tuple(int(n) for n in args.subscribers.split(",") if n.strip()),
         ticks=5 if args.quick else args.ticks,
         only=only,
     )
     soft, _ = raise_fd_limit()
-    if soft < options.subscribers * 2 + 200:
-        progress(f"warning: open-files limit {soft} is low for {options.subscribers} subscribers")
+    if soft < max(options.subscribers) * 2 + 200:
+        progress(f"warning: open-files limit {soft} is low for {max(options.subscribers)} subscribers")
     try:
         rows = _run(lambda: compare.compare(options))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -11,6 +11,8 @@ of the rounds, their spread (min–max) and the server's CPU, and the ratio proj
 | orders | ``orders(first: 100)`` with fills, PostgreSQL | PostGraphile v4 on the same tables |
 | ticks | ``priceTicks`` to N subscribers, PostgreSQL + Redis | pre-serialised fan-out to the same sockets |
 
+The ticks workload runs once per ``--subscribers`` count (500 and 2,000 by default), a row each.
+
 Bare strawberry and the fan-out anchor run from ``bench/anchors.py``; PostGraphile from ``bench/postgraphile``
 (``npm ci`` there on first use; the workload is skipped, and says so, where Node.js is not installed).
 """
@@ -229,7 +231,7 @@ class Options:
     rounds: int
     concurrency: int
     requests: int
-    subscribers: int
+    subscribers: tuple[int, ...]
     ticks: int
     only: frozenset[str]
 
@@ -276,7 +278,8 @@ async def compare(options: Options) -> list[Row]:
                     if "orders" in options.only:
                         rows.append(await _orders_row(server, trader, options, logs))
                     if "ticks" in options.only:
-                        rows.append(await _ticks_row(server, options, logs))
+                        for subscribers in options.subscribers:
+                            rows.append(await _ticks_row(server, subscribers, options, logs))
     return rows
 
 
@@ -314,11 +317,11 @@ async def _orders_row(server: ServerProcess, trader: Trader, options: Options, l
     return row
 
 
-async def _ticks_row(server: ServerProcess, options: Options, logs: Path) -> Row:
+async def _ticks_row(server: ServerProcess, subscribers: int, options: Options, logs: Path) -> Row:
     from .server import FEED_INTERVAL
 
     row = Row(
-        f"priceTicks to {options.subscribers} subscribers (PostgreSQL + Redis)",
+        f"priceTicks to {subscribers} subscribers (PostgreSQL + Redis)",
         "deliveries/s",
         anchor_name="pre-serialised fan-out",
     )
@@ -331,8 +334,8 @@ async def _ticks_row(server: ServerProcess, options: Options, logs: Path) -> Row
         await _interleave(
             row,
             options.rounds,
-            lambda: ticks_round(fanout, options.subscribers, options.ticks),
-            lambda: ticks_round(server, options.subscribers, options.ticks),
+            lambda: ticks_round(fanout, subscribers, options.ticks),
+            lambda: ticks_round(server, subscribers, options.ticks),
             settle=2.0,
         )
     return row

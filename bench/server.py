@@ -24,7 +24,8 @@ from redis import asyncio as aioredis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-POSTGRES_BENCH_DB = "bench"
+# Benches of several checkouts on one machine keep apart by BENCH_DATABASE (and BROADCAST_NAMESPACE, inherited).
+POSTGRES_BENCH_DB = os.environ.get("BENCH_DATABASE", "bench")
 POSTGRES_BENCH_URL = f"postgresql://postgres@127.0.0.1:5432/{POSTGRES_BENCH_DB}"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789"

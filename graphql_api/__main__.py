@@ -1,4 +1,4 @@
-"""`python -m graphql_api [serve|migrate|export-schema]` — serve is the default."""
+"""`python -m graphql_api [serve|migrate|export-schema|export-possible-types]` — serve is the default."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending database migrations and exit")
     export = sub.add_parser("export-schema", help="write the schema SDL")
     export.add_argument("path", nargs="?", default="schema.graphql")
+    possible = sub.add_parser(
+        "export-possible-types", help="write the possibleTypes map of the unions and interfaces (Apollo's cache)"
+    )
+    possible.add_argument("path", nargs="?", default="possibleTypes.json")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(args, "log_level", "info").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         from schema import build_schema
 
         Path(args.path).write_text(build_schema().as_str() + "\n")
+        return 0
+    if args.command == "export-possible-types":
+        from schema import possible_types_json
+
+        Path(args.path).write_text(possible_types_json())
         return 0
     try:
         settings = Settings.from_env()

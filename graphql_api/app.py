@@ -35,6 +35,7 @@ from schema import build_schema
 
 from . import db, sessions
 from .auth import SESSIONS, AuthenticationFailed
+from .cachecontrol import NO_STORE, PRIVATE_NO_STORE, etag_matches, etag_of
 from .context import Context
 from .deadline import NOT_EXECUTED, Deadline, DeadlineExceeded, current_deadline
 from .engine.adapters import AdapterRegistry
@@ -188,7 +189,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def _respond(self, request: Request) -> Response:
         try:
-            return await self.run(request)
+            return _cache_headers(request, await self.run(request))
         except HTTPException as exc:
             return _transport_error(exc)
         except ServiceUnavailable:
@@ -285,6 +286,7 @@ class GraphQLApp(GraphQL[Context, None]):
             fanout=resources.fanout,
         )
         if isinstance(request, Request):
+            request.state.graphql_context = context  # read by _cache_headers once the response is made
             try:
                 await sessions.authenticate_http(context)
             except Exception as exc:
@@ -305,6 +307,35 @@ class GraphQLApp(GraphQL[Context, None]):
             context.request.scope[USER_SCOPE_KEY] = context.principal.user_id  # counted per user by SocketLimits
             sessions.watch_socket(context)
         return UNSET
+
+
+def _cache_headers(request: Request, response: Response) -> Response:
+    """Cache-Control (and ETag, 304) of a GraphQL response, as graphql_api/cachecontrol.py sets out."""
+    context: Context | None = getattr(request.state, "graphql_context", None)
+    if context is None or "cache-control" in response.headers or response.media_type != "application/json":
+        return response
+    policy = context.cache_policy
+    if context.principal is not None or (policy is not None and policy.private):
+        response.headers["Cache-Control"] = PRIVATE_NO_STORE
+        return response
+    public = (
+        request.method == "GET"
+        and response.status_code == 200
+        and policy is not None
+        and policy.cacheable
+        and "errors" not in orjson.loads(response.body)
+    )
+    if not public:
+        response.headers["Cache-Control"] = NO_STORE
+        return response
+    assert policy is not None
+    etag = etag_of(bytes(response.body))
+    headers = {"Cache-Control": f"public, max-age={policy.max_age}", "ETag": etag, "Vary": "Accept"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return Response(status_code=304, headers={**kept, **headers})
+    response.headers.update(headers)
+    return response
 
 
 def _collect_late(task: asyncio.Future[Response]) -> None:
@@ -515,7 +546,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=list(settings.cors_origins),
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight", "X-CSRF-Token"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Apollo-Require-Preflight",
+                    "X-CSRF-Token",
+                    "X-Request-ID",
+                    # Apollo Client's client awareness, and W3C trace context from an instrumented browser.
+                    "apollographql-client-name",
+                    "apollographql-client-version",
+                    "traceparent",
+                    "tracestate",
+                ],
+                expose_headers=["ETag", "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"],
             )
         )
     resources.fanout.use(graphql.schema)

@@ -14,6 +14,7 @@ from .auth import ClientInfo, Principal, client_info
 from .loaders import Loaders
 
 if TYPE_CHECKING:
+    from .cachecontrol import Policy
     from .engine.adapters import AdapterRegistry
     from .engine.feed import MarketFeed
     from .engine.matching import PaperEngine
@@ -43,6 +44,8 @@ class Context:
     streaming: bool = False
     # The cost of the operations a batch has run so far (graphql_api/limits.py); None outside a batch.
     batch_cost: int | None = None
+    # The operation's HTTP cache policy (graphql_api/cachecontrol.py), set once its document is validated.
+    cache_policy: Policy | None = None
     # The process's subscription groups (graphql_api/fanout.py); None outside the app (SDL export, scripts).
     fanout: Fanout | None = None
 

@@ -27,7 +27,7 @@ from .context import Context
 from .errors import BadUserInput, error_response
 from .ownership import Actor
 from .pagination import parse_id, to_global_id
-from .permissions import has_role
+from .permissions import admin_address_allowed, has_role
 from .scalars import parse_datetime, serialize_datetime
 from .services.audit import AuditQuery, entries
 
@@ -148,6 +148,8 @@ def audit_log_export(context_for: Callable[[Request, None], Awaitable[Context]])
             return error_response(context.auth_error or "sign in required", "UNAUTHENTICATED", 401)
         if not has_role(context, Role.ADMIN):
             return error_response(f"requires the {Role.ADMIN.value} role", "FORBIDDEN", 403)
+        if not admin_address_allowed(context):
+            return error_response("admin operations are not allowed from this address", "FORBIDDEN", 403)
         fmt = request.query_params.get("format", "")
         if fmt not in _FORMATS:
             return error_response("format must be csv or jsonl", "BAD_USER_INPUT", 400, field="format")

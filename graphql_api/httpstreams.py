@@ -227,7 +227,7 @@ async def serve_stream(
     writer = asyncio.ensure_future(_write(send, wire, outbox))
     gone = asyncio.ensure_future(_disconnected(receive))
     principal = context.principal
-    ended = asyncio.ensure_future(session_end(context.settings, context.bus, principal)) if principal else None
+    ended = asyncio.ensure_future(session_end(context.settings, principal)) if principal else None
     try:
         with metrics.LIVE_CONNECTIONS.labels(wire.name).track_inprogress():
             watched: set[asyncio.Future[Any]] = {producer, writer, gone, behind}

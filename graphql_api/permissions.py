@@ -7,6 +7,7 @@ to the user they name).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from graphql.language import OperationType
@@ -73,6 +74,18 @@ def check_api_key_scope(scopes: list[str], info: Info) -> None:
         raise Forbidden("this API key lacks the READ scope")
 
 
+def admin_address_allowed(context: Context) -> bool:
+    """Whether the caller's address may do admin operations (ADMIN_IP_ALLOWLIST; empty allows every address)."""
+    networks = context.settings.admin_ip_allowlist
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(context.client.ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 class _RolePermission(BasePermission):
     minimum: Role = Role.VIEWER
 
@@ -82,6 +95,8 @@ class _RolePermission(BasePermission):
             check_api_key_scope(principal.api_key.key.scopes, info)
         if not has_role(info.context, self.minimum):
             raise Forbidden(f"requires the {self.minimum.value} role")
+        if self.minimum == Role.ADMIN and not admin_address_allowed(info.context):
+            raise Forbidden("admin operations are not allowed from this address")
         return True
 
 

@@ -10,9 +10,11 @@ second everywhere and its sockets close with 4403.
 
 WebSocket: ``connection_init`` payload ``{"authorization": "Bearer …"}`` or the cookie (cross-site
 sockets are already refused by the origin check). A bad credential closes the socket with 4403.
-An authenticated socket is watched: it is closed with 4403 as soon as its session is revoked or its
-user suspended (an event on the bus), when its access token expires, and at the latest one recheck
-interval after anything else makes the session unusable.
+An authenticated socket (or HTTP event stream) is watched: it is closed with 4403 as soon as its session is
+revoked or its user changed (suspended, role), and when its access token expires. Nothing is polled: the
+process's one credentials listener (``forget_changed_credentials``) wakes the watchers of the session or user a
+change names, and every watcher after a bus reconnect (changes may have been lost); a woken watcher reads its
+session once. An idle socket costs a timer and a registry entry, no statement and no bus subscription.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -41,10 +44,51 @@ from .auth import (
 from .context import Context
 from .events import channel_for, decode, publish
 from .events.identity import EVERY_PROCESS, CredentialsChanged, SessionEnded, UserChanged
-from .pubsub import Bus, BusEvent
+from .pubsub import Bus
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class SessionWatchers:
+    """The open sockets and streams of this process waiting for their session to end, by session and by user."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, set[asyncio.Event]] = {}
+        self._by_user: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.contextmanager
+    def watching(self, principal: Principal) -> Iterator[asyncio.Event]:
+        woken = asyncio.Event()
+        keys = ((self._by_session, principal.session_id), (self._by_user, principal.user_id))
+        for index, key in keys:
+            index.setdefault(key, set()).add(woken)
+        try:
+            yield woken
+        finally:
+            for index, key in keys:
+                members = index.get(key)
+                if members is not None:
+                    members.discard(woken)
+                    if not members:
+                        del index[key]
+
+    def wake_session(self, session_id: str) -> None:
+        for woken in self._by_session.get(session_id, ()):
+            woken.set()
+
+    def wake_user(self, user_id: str) -> None:
+        for woken in self._by_user.get(user_id, ()):
+            woken.set()
+
+    def wake_all(self) -> None:
+        for members in self._by_session.values():
+            for woken in members:
+                woken.set()
+
+
+# Per process, as the session cache it follows (auth.SESSIONS): fed by the process's credentials listener.
+WATCHERS = SessionWatchers()
 
 _WATCHERS = "graphql_api.watchers"
 _CSRF_HEADERS = ("x-csrf-token", "apollo-require-preflight")
@@ -143,18 +187,24 @@ async def forget_changed_credentials(bus: Bus, listening: asyncio.Event | None =
                     listening.set()
                 async for delivery in deliveries:
                     change = decode(delivery)
-                    for cache in (SESSIONS, API_KEYS):
-                        if not isinstance(change, CredentialsChanged):
-                            cache.clear()
-                        elif change.session_id is not None:
-                            cache.forget_session(change.session_id)
-                        elif change.user_id is not None:
-                            cache.forget_user(change.user_id)
+                    if not isinstance(change, CredentialsChanged):
+                        SESSIONS.clear()
+                        API_KEYS.clear()
+                        WATCHERS.wake_all()
+                    elif change.session_id is not None:
+                        SESSIONS.forget_session(change.session_id)
+                        API_KEYS.forget_session(change.session_id)
+                        WATCHERS.wake_session(change.session_id)
+                    elif change.user_id is not None:
+                        SESSIONS.forget_user(change.user_id)
+                        API_KEYS.forget_user(change.user_id)
+                        WATCHERS.wake_user(change.user_id)
         except Exception:
             # Entries still expire within the cache's ttl; listening again is all that is left to do.
             log.exception("credentials listener failed; listening again")
             SESSIONS.clear()
             API_KEYS.clear()
+            WATCHERS.wake_all()
             await asyncio.sleep(1)
 
 
@@ -171,34 +221,29 @@ async def _end_reason(settings: Settings, principal: Principal) -> str | None:
 def watch_socket(context: Context) -> None:
     ws = context.request
     assert isinstance(ws, WebSocket) and context.principal is not None
-    task = asyncio.create_task(_watch(context.settings, context.bus, ws, context.principal), name="ws-session-watch")
+    task = asyncio.create_task(_watch(context.settings, ws, context.principal), name="ws-session-watch")
     ws.scope.setdefault(_WATCHERS, []).append(task)
 
 
-async def session_end(settings: Settings, bus: Bus, principal: Principal) -> str:
-    """Wait until the principal's session may no longer be used, and say why: revoked or its user changed (an
-    event on the bus, so at once), its access token expired, or anything else the recheck interval finds."""
-    names = [channel_for(SessionEnded, principal.session_id), channel_for(UserChanged, principal.user_id)]
-    async with bus.subscribe(names) as events:
-        pending: asyncio.Task[BusEvent] | None = None
-        try:
-            while True:
-                remaining = (principal.token_expires_at - utcnow()).total_seconds()
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(events))
-                await asyncio.wait({pending}, timeout=max(0.0, min(remaining, settings.session_recheck_interval)))
-                if pending.done():
-                    pending = None
-                reason = await _end_reason(settings, principal)
-                if reason is not None:
-                    return reason
-        finally:
-            if pending is not None:
-                pending.cancel()
+async def session_end(settings: Settings, principal: Principal) -> str:
+    """Wait until the principal's session may no longer be used, and say why: revoked or its user changed (woken
+    by the credentials listener, so at once), or its access token expired."""
+    with WATCHERS.watching(principal) as woken:
+        while True:
+            remaining = (principal.token_expires_at - utcnow()).total_seconds()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await woken.wait()
+            # Cleared before the read: a change that lands during it wakes the next wait at once.
+            woken.clear()
+            reason = await _end_reason(settings, principal)
+            if reason is not None:
+                return reason
 
 
-async def _watch(settings: Settings, bus: Bus, ws: WebSocket, principal: Principal) -> None:
-    reason = await session_end(settings, bus, principal)
+async def _watch(settings: Settings, ws: WebSocket, principal: Principal) -> None:
+    reason = await session_end(settings, principal)
     log.info("closing socket of session %s: %s", principal.session_id, reason)
     if ws.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError):

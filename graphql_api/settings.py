@@ -8,6 +8,7 @@ suggestions default to off.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -52,6 +53,21 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8, 192.168.1.7``)."""
+    networks = []
+    for item in (env.get(name) or "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(f"{name}: {item.strip()!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
@@ -128,7 +144,6 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     session_idle_timeout: int = 1800
-    session_recheck_interval: int = 5
     session_cache_ttl: int = 1
     jwt_issuer: str = "graphql-trading-api"
     jwt_audience: str = "graphql-trading-api"
@@ -175,6 +190,8 @@ class Settings:
     copy_claim_ttl: Seconds = 30.0
     copy_concurrency: int = 8
     referral_reward_rate: Decimal = Decimal("0.2")
+    # Addresses (IPs or CIDR networks) admin operations are allowed from; empty allows any.
+    admin_ip_allowlist: tuple[IPNetwork, ...] = ()
     persisted_queries: str = "apq"
     persisted_queries_manifest: Path | None = None
     apq_ttl: int = 86_400
@@ -296,7 +313,6 @@ class Settings:
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 900, minimum=10),
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=60),
             session_idle_timeout=_int(env, "SESSION_IDLE_TIMEOUT", 1800, minimum=10),
-            session_recheck_interval=_int(env, "SESSION_RECHECK_INTERVAL", 5, minimum=1),
             session_cache_ttl=_int(env, "SESSION_CACHE_TTL", 1),
             jwt_issuer=env.get("JWT_ISSUER") or "graphql-trading-api",
             jwt_audience=env.get("JWT_AUDIENCE") or "graphql-trading-api",
@@ -342,6 +358,7 @@ class Settings:
             copy_claim_ttl=float(_decimal(env, "COPY_CLAIM_TTL", "30")),
             copy_concurrency=_int(env, "COPY_CONCURRENCY", 8, minimum=1),
             referral_reward_rate=_fee(env, "REFERRAL_REWARD_RATE", "0.2", below="1"),
+            admin_ip_allowlist=_networks(env, "ADMIN_IP_ALLOWLIST"),
             persisted_queries=persisted_queries,
             persisted_queries_manifest=Path(manifest) if manifest else None,
             apq_ttl=_int(env, "APQ_TTL", 86_400, minimum=1),

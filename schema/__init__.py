@@ -17,6 +17,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from graphql_api.cachecontrol import CachePolicy
 from graphql_api.errors import ApiSchema, MaskInternalErrors, SubscriptionsOverStreamsOnly
 from graphql_api.inputs import CheckArgumentValues, CheckVariableValues
 from graphql_api.limits import CachedValidation, DocumentLimits
@@ -124,6 +125,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # text, from the parse cache — and rule set); the transport's extra rule (SubscriptionsOverStreamsOnly)
     # makes plain HTTP and streams two entries, each validated once. The request's variables are checked after.
     extensions.append(partial(CachedValidation, maxsize=1024))
+    extensions.append(CachePolicy)
     extensions.append(partial(CheckVariableValues, suggestions=suggestions))
     default_category(Query, Mutation)
     return ApiSchema(
@@ -141,4 +143,18 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
 
 
-__all__ = ["Mutation", "Query", "Subscription", "build_schema"]
+def possible_types_json() -> str:
+    """Apollo InMemoryCache's ``possibleTypes``: each union and interface with the object types it may be, as
+    JSON (sorted, so the committed file only changes when the schema does)."""
+    import orjson
+    from graphql import GraphQLInterfaceType, GraphQLUnionType
+
+    schema = build_schema()._schema
+    abstract = [t for t in schema.type_map.values() if isinstance(t, GraphQLUnionType | GraphQLInterfaceType)]
+    possible = {
+        t.name: sorted(p.name for p in schema.get_possible_types(t)) for t in abstract if not t.name.startswith("__")
+    }
+    return orjson.dumps(possible, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+__all__ = ["Mutation", "Query", "Subscription", "build_schema", "possible_types_json"]

@@ -8,6 +8,7 @@ from enum import Enum
 
 import strawberry
 
+from graphql_api.cachecontrol import CacheControl
 from graphql_api.pagination import to_global_id
 from models import market as m
 
@@ -19,7 +20,8 @@ def _keyed(kind: str, *parts: object) -> strawberry.ID:
     return strawberry.ID(to_global_id(kind, ":".join(str(p) for p in parts)))
 
 
-@strawberry.type(description="A tradable instrument listed on the platform.")
+# The catalog changes with a deployment, not with the market: shared caches may keep it a few minutes.
+@strawberry.type(description="A tradable instrument listed on the platform.", directives=[CacheControl(max_age=300)])
 class Instrument(Node):
     symbol: str = strawberry.field(description="Ticker symbol, e.g. BTC; the key every market query takes.")
     name: str = strawberry.field(description="Human-readable name, e.g. Bitcoin.")
@@ -84,7 +86,8 @@ class CandleInterval(Enum):
 @strawberry.type(
     description="Open, high, low, close and volume of one instrument over one interval. Candles from the "
     "feed's start on are built from its ticks; earlier ones are a generated history, the same on every "
-    "request and every server, that ends at the price the feed started from."
+    "request and every server, that ends at the price the feed started from.",
+    directives=[CacheControl(max_age=5)],  # the open candle moves with every tick
 )
 class Candle:
     symbol: str = strawberry.field(description="Instrument symbol.")
@@ -127,7 +130,10 @@ class CandleUpdate:
     )
 
 
-@strawberry.type(description="Rolling 24-hour statistics of one instrument, from its one-minute candles.")
+@strawberry.type(
+    description="Rolling 24-hour statistics of one instrument, from its one-minute candles.",
+    directives=[CacheControl(max_age=5)],
+)
 class Ticker:
     symbol: str = strawberry.field(description="Instrument symbol.")
     last_price: Decimal = strawberry.field(description="Latest feed price.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from graphql_api.cachecontrol import CacheControl
 from graphql_api.pagination import to_global_id
 from models import venues as v
 
@@ -45,7 +46,7 @@ else:
     )
 
 
-@strawberry.type(description="A trading venue of the catalog.")
+@strawberry.type(description="A trading venue of the catalog.", directives=[CacheControl(max_age=300)])
 class Venue:
     id: strawberry.ID = strawberry.field(description="Stable venue key, e.g. binance.")
     name: str = strawberry.field(description="Display name.")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from models.audit import AuditEntry
 
 from .accounts import Account, as_user, error_code, register
 from .compliance_support import pk
-from .support import ServerHandle, wait_until
+from .support import LegConfig, ServerHandle, migrate, own_database, spawn_servers, wait_until
 from .trading import paper_account, placed, position
 
 pytestmark = pytest.mark.usefixtures("admin")
@@ -570,3 +571,71 @@ async def test_two_dispatchers_racing_place_each_copy_once(
             assert sorted(o["clientOrderId"] for o in orders) == sorted(f"copy-{row['id']}" for row in placed_rows)
             signed = sum((Decimal(o["filledQuantity"]) * (1 if o["side"] == "BUY" else -1) for o in orders), Decimal(0))
             assert _held(view) == signed
+
+
+@pytest.mark.legs("postgres")
+async def test_two_processes_mirror_each_fill_once_even_when_one_dies(leg: LegConfig, tmp_path: Path) -> None:
+    env = leg.env(
+        DATABASE_URL=await own_database(leg, tmp_path, "copying"),
+        BROADCAST_NAMESPACE="test-copying",
+        DATA_DIR=str(tmp_path),
+        BOT_LEASE_TTL="2",
+        BOT_LEASE_RENEW="0.3",
+        COPY_DISPATCH_INTERVAL="0.05",
+        COPY_CLAIM_TTL="2",
+    )
+    migrate(env)
+    async with spawn_servers([env, env], tmp_path) as procs:
+        for proc in procs:
+            await proc.wait_ready()
+        url = procs[0].url
+        async with GraphQLClient(url) as anonymous:
+            admin = await register(anonymous)  # the database's first account: its admin
+            people = [await register(anonymous) for _ in range(11)]
+        clients = [as_user(url, person) for person in (admin, *people)]
+        for client in clients:
+            await client.__aenter__()
+        try:
+            boss, owner, *copiers = clients
+            agent_account = await paper_account(owner)
+            bot_id = await _trading_bot(owner, agent_account)
+            agent = await _publish(boss, bot_id)
+            accounts = [await paper_account(c) for c in copiers]
+            subs = [
+                await _subscribe(c, agent["id"], a, str(500 * (i + 1)))
+                for i, (c, a) in enumerate(zip(copiers, accounts, strict=True))
+            ]
+            await _step(owner, "startBot", bot_id)
+
+            async def bought() -> bool:
+                return await _buy_fills(owner, agent_account) > 0
+
+            await wait_until(bought, timeout=90, interval=0.1)
+            procs[1].kill()  # whatever it had claimed is retried by the survivor once the claim lapses
+            await _step(owner, "stopBot", bot_id)
+
+            async def settled() -> bool:
+                for client, sub in zip(copiers, subs, strict=True):
+                    log = _log((await _mine(client))[sub["id"]])
+                    if any(row["status"] in ("PENDING", "CLAIMED") for row in log):
+                        return False
+                return True
+
+            await wait_until(settled, timeout=60, interval=0.2)
+            fills = {f["id"] for o in await _agent_orders(owner, agent_account) for f in o["fills"]}
+            for client, account, sub in zip(copiers, accounts, subs, strict=True):
+                view = (await _mine(client))[sub["id"]]
+                log = _log(view)
+                assert sorted(row["agentFillId"] for row in log) == sorted(fills)
+                orders = await _orders(client, account)
+                placed_rows = [row for row in log if row["status"] == "PLACED"]
+                assert placed_rows
+                assert sorted(o["clientOrderId"] for o in orders) == sorted(f"copy-{r['id']}" for r in placed_rows)
+                assert {o["id"] for o in orders} == {r["orderId"] for r in placed_rows}
+                signed = sum(
+                    (Decimal(o["filledQuantity"]) * (1 if o["side"] == "BUY" else -1) for o in orders), Decimal(0)
+                )
+                assert _held(view) == signed
+        finally:
+            for client in clients:
+                await client.__aexit__(None, None, None)

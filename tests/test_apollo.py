@@ -22,7 +22,7 @@ from redis import asyncio as aioredis
 
 from graphql_api.client import GraphQLClient
 
-from .accounts import register, unique_email
+from .accounts import Account, register, unique_email
 from .support import (
     NAMESPACE,
     LegConfig,
@@ -283,3 +283,79 @@ async def test_a_batchs_operations_share_one_cost_budget(configured: list[Server
     assert results[1]["data"] is None
     assert _codes(results[1]) == ["COST_LIMIT_EXCEEDED"]
     assert results[1]["errors"][0]["extensions"]["cost"] == {"requested": 2, "batchSpent": 2, "limit": 3}
+
+
+# --- HTTP caching of GET ------------------------------------------------------------------------------------------
+
+INSTRUMENTS = "{ instruments { id symbol } }"
+
+
+async def test_public_data_by_get_is_cacheable_with_an_etag_answering_304(server: ServerHandle) -> None:
+    first = await _get(server.url, {"query": INSTRUMENTS})
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=300"  # Instrument's @cacheControl(maxAge: 300)
+    etag = first.headers["etag"]
+    assert etag == '"' + hashlib.sha256(first.content).hexdigest()[:32] + '"'
+    assert first.headers["vary"] == "Accept"
+
+    again = await _get(server.url, {"query": INSTRUMENTS}, {**_address(), "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert (again.headers["etag"], again.headers["cache-control"]) == (etag, "public, max-age=300")
+
+    other = await _get(server.url, {"query": INSTRUMENTS}, {**_address(), "If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+    assert other.content == first.content
+
+
+async def test_the_policy_is_the_strictest_of_the_fields(server: ServerHandle) -> None:
+    both = await _get(server.url, {"query": '{ instruments { symbol } ticker(symbol: "BTC") { lastPrice } }'})
+    assert both.headers["cache-control"] == "public, max-age=5"  # Ticker's 5 beats Instrument's 300
+    venues = await _get(server.url, {"query": "{ venues { id name } }"})
+    assert venues.headers["cache-control"] == "public, max-age=300"
+    # A price has no hint: an object without one is not cacheable, and neither is the response.
+    price = await _get(server.url, {"query": '{ instruments { symbol } price(symbol: "BTC") { price } }'})
+    assert price.headers["cache-control"] == "no-store"
+    assert "etag" not in price.headers
+
+
+async def test_a_persisted_query_by_get_is_cacheable(server: ServerHandle) -> None:
+    query = f"query Q{uuid.uuid4().hex} {{ venues {{ id }} }}"
+    await _post(server.url, {"query": query, "extensions": _hashed(query)})
+    hit = await _get(server.url, {"extensions": orjson.dumps(_hashed(query)).decode()})
+    assert hit.headers["cache-control"] == "public, max-age=300"
+    assert "etag" in hit.headers
+
+
+async def test_authenticated_and_failed_responses_are_never_stored(server: ServerHandle, trader: Account) -> None:
+    signed_in = await _get(server.url, {"query": INSTRUMENTS}, {**_address(), **trader.headers})
+    assert signed_in.status_code == 200
+    assert signed_in.headers["cache-control"] == "private, no-store"
+    assert "etag" not in signed_in.headers
+    by_post = await _post(server.url, {"query": INSTRUMENTS}, {**_address(), **trader.headers})
+    assert by_post.headers["cache-control"] == "private, no-store"
+    failed = await _get(server.url, {"query": '{ instruments { symbol } instrument(symbol: "NOPE") { symbol } }'})
+    assert failed.json()["errors"]
+    assert failed.headers["cache-control"] == "no-store"
+
+
+# --- CORS ---------------------------------------------------------------------------------------------------------
+
+
+async def test_preflight_allows_apollo_and_trace_context_headers(configured: list[ServerProcess]) -> None:
+    asked = "apollographql-client-name, apollographql-client-version, traceparent, tracestate, content-type"
+    headers = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": asked,
+    }
+    async with httpx.AsyncClient() as client:
+        response = await client.options(configured[0].url + "/graphql", headers=headers)
+        refused = await client.options(
+            configured[0].url + "/graphql", headers={**headers, "Origin": "https://elsewhere.example"}
+        )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {h.strip() for h in asked.split(",")} <= allowed
+    assert refused.status_code == 400

@@ -3,8 +3,10 @@ alertRaised stream, and systemMetrics of the answering process."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from graphql_api.client import GraphQLClient, GraphQLWSClient
@@ -15,7 +17,7 @@ from models.backtests import Backtest, BacktestStatus
 from models.identity import User, UserStatus
 
 from .accounts import Account, as_user, error_code, register
-from .support import ServerHandle, wait_until
+from .support import LegConfig, ServerHandle, own_database, spawn_servers, wait_until
 from .trading import paper_account, placed
 
 pytestmark = pytest.mark.usefixtures("admin")
@@ -159,3 +161,42 @@ async def test_system_metrics(api: GraphQLClient, admin: Account, server: Server
 
 async def _subscribers_back(figures: Any, count: int) -> bool:
     return bool((await figures())["liveSubscribers"] == count)
+
+
+async def test_admin_operations_only_from_allowed_addresses(leg: LegConfig, tmp_path: Path) -> None:
+    """A server with ADMIN_IP_ALLOWLIST on its own database: admin fields and the export answer only from the
+    listed addresses; everything else is unchanged."""
+    env = leg.env(
+        DATABASE_URL=await own_database(leg, tmp_path, "allowlist"),
+        BROADCAST_NAMESPACE="test-allowlist",
+        DATA_DIR=str(tmp_path),
+        FEED_ENABLED="false",
+        ADMIN_IP_ALLOWLIST="10.77.0.0/16, 192.0.2.5",
+    )
+    async with spawn_servers([env], tmp_path) as (proc,):
+        await proc.wait_ready()
+        async with GraphQLClient(proc.url) as api:
+            boss = await register(api, "boss@example.com")
+            trader = await register(api)
+        assert boss.role == "ADMIN"
+
+        def client(account: Account, address: str) -> GraphQLClient:
+            return as_user(proc.url, account, **{"X-Forwarded-For": address})
+
+        for address, allowed in (("10.77.3.4", True), ("192.0.2.5", True), ("10.78.0.1", False), ("192.0.2.6", False)):
+            async with client(boss, address) as http:
+                body = await http.execute(METRICS)
+                if allowed:
+                    assert body["data"]["systemMetrics"]["bus"]["healthy"] is True, address
+                else:
+                    assert error_code(body) == "FORBIDDEN" and "address" in body["errors"][0]["message"], address
+                assert (await http.query("{ me { role } }"))["me"]["role"] == "ADMIN"  # not an admin operation
+            async with httpx.AsyncClient(base_url=proc.url) as raw:
+                export = await raw.get(
+                    "/exports/audit-log",
+                    params={"format": "jsonl"},
+                    headers={**boss.headers, "X-Forwarded-For": address},
+                )
+                assert export.status_code == (200 if allowed else 403), address
+        async with client(trader, "10.77.3.4") as http:
+            assert error_code(await http.execute(METRICS)) == "FORBIDDEN"  # the role still counts

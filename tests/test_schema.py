@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+import orjson
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    find_breaking_changes,
+)
+from graphql import build_schema as build_graphql_schema
 
 from graphql_api.client import GraphQLClient
-from schema import build_schema
+from schema import build_schema, possible_types_json
 
 from .support import ServerHandle, migrate, production_sqlite_env, spawn_servers
 
@@ -90,3 +98,25 @@ async def test_development_mode_serves_graphiql_and_suggestions(api: GraphQLClie
     assert "Did you mean" in body["errors"][0]["message"]
     page = await api.http.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_committed_possible_types_match_the_code() -> None:
+    exported = orjson.loads(possible_types_json())
+    committed = orjson.loads((REPO / "possibleTypes.json").read_text())
+    assert committed == exported, "possibleTypes.json drifted: run `python -m graphql_api export-possible-types`"
+    # Every member of every result union is listed, e.g. the UserError members the README's fragment reads.
+    schema = build_schema()._schema
+    user_errors = {
+        t.name
+        for t in schema.type_map.values()
+        if isinstance(t, GraphQLObjectType) and "UserError" in {i.name for i in t.interfaces}
+    }
+    assert set(committed["UserError"]) == user_errors
+
+
+def test_the_code_breaks_nothing_the_committed_schema_promised() -> None:
+    committed = build_graphql_schema((REPO / "schema.graphql").read_text())
+    breaking = find_breaking_changes(committed, build_schema()._schema)
+    for change in breaking:
+        print(f"BREAKING {change.type.name}: {change.description}")  # noqa: T201
+    assert breaking == [], "a breaking change must be deliberate: re-export schema.graphql once it is"

@@ -5,10 +5,12 @@ wallet, single use. Figures are computed here from the orders' fills."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from eth_account import Account as EthAccount
@@ -41,7 +43,7 @@ from .sessions import (
     sign_typed,
     wallet_user,
 )
-from .support import ServerHandle, wait_until
+from .support import LegConfig, ServerHandle, holds_for, migrate, own_database, spawn_servers, wait_until
 from .trading import market
 
 pytestmark = pytest.mark.usefixtures("admin")
@@ -379,3 +381,68 @@ async def test_a_session_runs_to_its_loss_threshold(
     opened, reason, at, price = await _walk_to_exit(client, boss, server.settings.feed_seed, "500", "0.5")
     assert reason == "LOSS_THRESHOLD"
     await _check_exit(client, opened, reason, at, price)
+
+
+# -- once per session across the cluster ------------------------------------------------------------------------
+
+
+@pytest.mark.legs("postgres")
+async def test_two_processes_step_each_session_once(leg: LegConfig, tmp_path: Path) -> None:
+    """Two API processes, each with a session runner stepping the sessions it leases every second, and admins
+    firing runSessionEngineOnce at both at once: every session decides its candle once — one SIGNAL, one
+    position, though each may hold three."""
+    env = leg.env(
+        DATABASE_URL=await own_database(leg, tmp_path, "sessions"),
+        BROADCAST_NAMESPACE="test-sessions",
+        DATA_DIR=str(tmp_path),
+        SESSION_ENGINE_INTERVAL="1",
+        SESSION_LEASE_TTL="2",
+        SESSION_LEASE_RENEW="0.3",
+    )
+    migrate(env)
+    async with spawn_servers([env, env], tmp_path) as procs:
+        for proc in procs:
+            await proc.wait_ready()
+        async with GraphQLClient(procs[0].url) as anonymous:
+            admin = await register(anonymous)  # the database's first user: its admin
+            traders = [await register(anonymous) for _ in range(4)]
+        session_ids = []
+        async with as_user(procs[0].url, traders[0]) as first:
+            # Well inside a 5-minute candle: the whole test decides on one candle.
+            await wait_until(lambda: 2 <= time.time() % 300 <= 200, timeout=120, interval=0.5)
+            signal = await moving_signal(first)
+        for trader in traders:
+            async with as_user(procs[0].url, trader) as client:
+                account = await perp_account(client, "1000")
+                inputs = {
+                    "budget": "100",
+                    "profitTarget": "500",
+                    "lossThreshold": "100",
+                    "maxPositions": 3,
+                    "assetIndex": ASSETS[signal["symbol"]],
+                    "venueAccountId": account,
+                }
+                created = (await client.query(QUICK, {"i": inputs}))["createQuickTradingSession"]
+                session_ids.append(created["session"]["id"])
+        async with as_user(procs[0].url, admin) as boss0, as_user(procs[1].url, admin) as boss1:
+            passes = await asyncio.gather(*(run_engine(boss) for boss in (boss0, boss1) * 3))
+        assert {p["__typename"] for p in passes} == {"SessionEnginePass"}
+
+        async def decided(trader: Account, session: str) -> list[str]:
+            async with as_user(procs[1].url, trader) as client:
+                return [entry["kind"] for entry in await logs_of(client, session)]
+
+        async def all_opened() -> bool:
+            kinds = [await decided(t, s) for t, s in zip(traders, session_ids, strict=True)]
+            return all("POSITION_OPENED" in k for k in kinds)
+
+        await wait_until(all_opened, timeout=30, interval=0.2)
+
+        async def once_each() -> bool:
+            for trader, session in zip(traders, session_ids, strict=True):
+                if await decided(trader, session) != ["SESSION_STARTED", "SIGNAL", "POSITION_OPENED"]:
+                    return False
+            return True
+
+        # And it stays so while both runners keep stepping every second.
+        await holds_for(once_each, seconds=3, interval=0.5)
