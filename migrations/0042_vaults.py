@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('trading', '0041_agents'), ('trading', '0043_session_engine')]
+    dependencies = [('trading', '0044_audit_chain')]
 
     initial = False
 

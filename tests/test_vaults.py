@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -30,6 +31,7 @@ from models.vaults import Vault, VaultPosition
 from models.venues import Balance, VenueAccount
 
 from .accounts import Account, as_user, error_code, register
+from .support import wait_until
 from .trading import cash, paper_account, placed
 
 pytestmark = pytest.mark.usefixtures("admin")
@@ -521,3 +523,62 @@ async def test_a_bot_takes_its_vault_over(api: GraphQLClient, boss: GraphQLClien
             )
         )["createVault"]
         assert (twice["__typename"], twice["field"]) == ("Conflict", "input.managerBotId")
+
+
+async def test_the_fee_crystallises_by_itself_when_its_period_ends(
+    api: GraphQLClient, boss: GraphQLClient, admin: Account
+) -> None:
+    """The feed leader crystallises every vault whose period ended. The test ends the period by moving the
+    vault's scheduled crystallisation into the past, straight in the table; the rest is the running server."""
+    vault = await create_vault(boss, performanceFeeRate="0.25", feePeriod="MONTHLY")
+    v, vault_account = vault["id"], vault["venueAccountId"]
+    person = await register(api)
+    async with as_user(api.base_url, person) as client:
+        await deposit(client, v, await paper_account(client, "1000"), "400")
+        # Profit 100: NAV 1.25; the fee is 25% of 0.25 × 400 = 25, i.e. 20 shares at 1.25.
+        await trading_result(vault_account, D(100))
+        await Vault.filter(id=pk(v)).update(next_crystallization_at=datetime.now(UTC) - timedelta(seconds=1))
+
+        async def crystallized() -> bool:
+            return (await read_vault(client, v))["feeTerms"]["lastCrystallizedAt"] is not None
+
+        await wait_until(crystallized, timeout=30, interval=0.2)
+        assert await shares_of(v) == {user_pk(person): D(380), user_pk(admin): D(20)}
+        seen = await invariant(client, v)
+        assert D(seen["highWaterMark"]) == D("1.25")
+        # The next one is at the start of next month (UTC).
+        now = datetime.now(UTC)
+        following = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+        assert datetime.fromisoformat(seen["feeTerms"]["nextCrystallizationAt"]) == following
+    rows = await AuditEntry.filter(action="vault.crystallize", target_id=pk(v)).values_list("actor_label", "outcome")
+    assert list(rows) == [("system", "SUCCESS")]
+
+
+async def test_deposits_from_a_perp_account_take_only_its_withdrawable_and_equity_is_recorded(
+    api: GraphQLClient, boss: GraphQLClient
+) -> None:
+    vault = await create_vault(boss, performanceFeeRate="0", minimumDeposit="0")
+    v = vault["id"]
+    person = await register(api)
+    async with as_user(api.base_url, person) as client:
+        perp = await paper_account(client, "3000", venue="hyperliquid")
+        await placed(client, perp, symbol="ETH", side="BUY", quantity="1")  # holds initial margin
+        state = await client.query("query($a: ID!) { perpAccount(venueAccountId: $a) { withdrawable } }", {"a": perp})
+        free = D(state["perpAccount"]["withdrawable"])
+        assert free < D(3000)
+        refused = await deposit(client, v, perp, "3000")
+        assert (refused["__typename"], refused["field"]) == ("InsufficientFunds", "amount")
+        assert D(refused["required"]) == D(3000) and D(refused["available"]) < D(3000)
+        done = await deposit(client, v, perp, "500")
+        assert (D(done["shares"]), D(done["position"]["deposited"])) == (D(500), D(500))
+        # The perp account's ledger shows the transfer out, and its cash is the sum of its rows.
+        kinds = await LedgerEntry.filter(account_id=pk(perp)).values_list("kind", "amount")
+        assert (EntryKind.TRANSFER_OUT, D(-500)) in [(EntryKind(k), a) for k, a in kinds]
+        assert sum((a for _, a in kinds), D(0)) == (await Balance.get(account_id=pk(perp))).total
+
+        # The vault's equity is snapshotted with every paper account's: the history reaches 500.
+        async def recorded() -> bool:
+            points = (await read_vault(client, v))["equityHistory"]
+            return bool(points) and D(points[-1]["equity"]) == D(500)
+
+        await wait_until(recorded, timeout=30, interval=0.2)
