@@ -6,11 +6,13 @@ parse_literal (inline) raise the same BadUserInput, which the argument check (in
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from graphql import IntValueNode, StringValueNode, ValueNode
+from strawberry.schema.types.base_scalars import DateDefinition
 from strawberry.types.scalar import ScalarDefinition, scalar
 
 from .errors import BadUserInput
@@ -107,10 +109,19 @@ def parse_datetime_literal(node: ValueNode, variables: dict[str, Any] | None = N
 
 DateTimeScalar: ScalarDefinition = scalar(
     name="DateTime",
-    description="An ISO-8601 date-time with offset. The API always answers in UTC (+00:00).",
+    description="An RFC 3339 (ISO-8601) date-time with a UTC offset, sent as a string, e.g. "
+    '"2026-01-31T12:00:00+00:00"; the API always answers in UTC (+00:00) and accepts any offset (Z included).',
+    specified_by_url="https://scalars.graphql.org/andimarek/date-time",
     serialize=serialize_datetime,
     parse_value=parse_datetime,
     parse_literal=parse_datetime_literal,
 )
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {Decimal: DecimalScalar, datetime: DateTimeScalar}
+# strawberry's own Date parsing and serialization, with its wire format said and its specification named.
+DateScalar: ScalarDefinition = dataclasses.replace(
+    DateDefinition,
+    description='A calendar date, RFC 3339 full-date (ISO-8601), sent as a string "YYYY-MM-DD", e.g. "2026-01-31".',
+    specified_by_url="https://scalars.graphql.org/andimarek/local-date",
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {Decimal: DecimalScalar, datetime: DateTimeScalar, date: DateScalar}
