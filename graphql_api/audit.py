@@ -95,6 +95,8 @@ class Action(StrEnum):
     PRICE_ALERT_UPDATE = "price_alert.update"
     PRICE_ALERT_DELETE = "price_alert.delete"
     PRICE_ALERT_TRIGGER = "price_alert.trigger"
+    API_KEY_CREATE = "api_key.create"
+    API_KEY_REVOKE = "api_key.revoke"
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_DELETE = "webhook.delete"
     BOT_CREATE = "bot.create"

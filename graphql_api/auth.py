@@ -14,6 +14,7 @@ a rotated token again means it leaked, and the whole session is revoked.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import time
@@ -21,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -29,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import HTTPConnection
 from tortoise.transactions import in_transaction
 
+from models.apikeys import ApiKey
 from models.audit import Outcome
 from models.identity import AuthMethod, RefreshToken, Session, User, UserStatus
 
@@ -82,12 +84,24 @@ class IssuedTokens:
 
 
 @dataclass(frozen=True)
+class KeyGrant:
+    """An API key with its user, as the key cache holds it: keyed by the key's hash, which also names the
+    key's credential events (``sessions.announce_session_ended``)."""
+
+    id: str  # the key's hash
+    user_id: str
+    key: ApiKey
+    user: User
+
+
+@dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: a live session of an active user."""
+    """The authenticated caller: a live session of an active user, or a live API key of one (``api_key``)."""
 
     user: User
-    session: Session
+    session: Session | None
     token_expires_at: datetime
+    api_key: KeyGrant | None = None
 
     @property
     def user_id(self) -> str:
@@ -95,6 +109,10 @@ class Principal:
 
     @property
     def session_id(self) -> str:
+        """The session's id, or for an API key its hash (what its revocation is announced under)."""
+        if self.api_key is not None:
+            return self.api_key.id
+        assert self.session is not None
         return str(self.session.id)
 
 
@@ -188,7 +206,18 @@ def user_block_reason(user: User) -> str | None:
     return None
 
 
-class SessionCache:
+class _Cached(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def user_id(self) -> Any: ...
+
+
+E = TypeVar("E", bound=_Cached)
+
+
+class SessionCache(Generic[E]):
     """The sessions (with their users) this process read in the last ``ttl`` seconds.
 
     Every request that presents an access token needs its session and user checked, and reading them is a
@@ -203,9 +232,9 @@ class SessionCache:
     def __init__(self, ttl: int = 1, size: int = 100_000) -> None:
         self.ttl = ttl
         self.size = size
-        self._entries: OrderedDict[str, tuple[float, Session]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, E]] = OrderedDict()
 
-    def get(self, session_id: object) -> Session | None:
+    def get(self, session_id: object) -> E | None:
         key = str(session_id)
         entry = self._entries.get(key)
         if entry is None:
@@ -215,7 +244,7 @@ class SessionCache:
             return None
         return entry[1]
 
-    def put(self, session: Session) -> None:
+    def put(self, session: E) -> None:
         key = str(session.id)
         self._entries[key] = (time.monotonic(), session)
         self._entries.move_to_end(key)
@@ -235,7 +264,11 @@ class SessionCache:
 
 
 # One per process: every app in it shares the same database rows' identities (UUIDs).
-SESSIONS = SessionCache()
+SESSIONS: SessionCache[Session] = SessionCache()
+# API keys by hash, with the same lifetime and the same forgetting (a revoked key is a session ended).
+API_KEYS: SessionCache[KeyGrant] = SessionCache()
+# An API key without expiry: its sockets are still rechecked every SESSION_RECHECK_INTERVAL.
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 async def live_session(
@@ -270,6 +303,55 @@ async def principal_from_token(settings: Settings, token: str) -> Principal:
         session=session,
         token_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )
+
+
+def key_dead_reason(key: ApiKey, now: datetime) -> str | None:
+    if key.revoked_at is not None:
+        return "API key revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "API key expired"
+    return None
+
+
+async def live_api_key(key_hash: str, now: datetime, *, fresh: bool = False) -> tuple[KeyGrant | None, str | None]:
+    """The key (with its user) of this hash and, if it may no longer be used, why; (None, None) if unknown."""
+    grant = None if fresh else API_KEYS.get(key_hash)
+    if grant is None:
+        key = await ApiKey.get_or_none(key_hash=key_hash)
+        user = await User.get_or_none(id=key.user_id) if key is not None else None
+        if key is None or user is None:
+            API_KEYS.forget_session(key_hash)
+            return None, None
+        grant = KeyGrant(key_hash, str(key.user_id), key, user)
+        API_KEYS.put(grant)
+    return grant, user_block_reason(grant.user) or key_dead_reason(grant.key, now)
+
+
+def address_allowed(ip: str, allowed: list[str]) -> bool:
+    if not allowed:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net) for net in allowed)
+
+
+async def principal_from_api_key(secret: str, ip: str) -> Principal:
+    """The caller an ``Authorization: ApiKey`` secret names: a live key, of an active user, used from an
+    address its allow-list admits."""
+    now = utcnow()
+    grant, reason = await live_api_key(token_hash(secret), now)
+    if grant is None:
+        raise AuthenticationFailed("invalid API key")
+    if reason is not None:
+        raise AuthenticationFailed(reason)
+    if not address_allowed(ip, grant.key.allowed_ips):
+        raise AuthenticationFailed("this API key may not be used from this address")
+    if grant.key.last_used_at is None or now - grant.key.last_used_at > _ACTIVITY_GRANULARITY:
+        grant.key.last_used_at = now
+        await ApiKey.filter(id=grant.key.id).update(last_used_at=now)
+    return Principal(user=grant.user, session=None, token_expires_at=grant.key.expires_at or NEVER, api_key=grant)
 
 
 async def open_session(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from graphql.language import OperationType
 from strawberry.permission import BasePermission
 
+from models.apikeys import ApiScope
 from models.identity import Role
 
 from .context import Context, Info
@@ -32,6 +34,46 @@ def has_role(context: Context, role: Role) -> bool:
     return principal is not None and _RANK[Role(principal.user.role)] >= _RANK[role]
 
 
+# The mutations an API key with the TRADE scope may call (the analogue of Hyperliquid's agent wallets:
+# trade, never withdraw or manage the account).
+TRADE_MUTATIONS = frozenset(
+    {
+        "placeOrder",
+        "cancelOrder",
+        "cancelAllOrders",
+        "closePosition",
+        "closeAllPositions",
+        "updateLeverage",
+        "armDeadMansSwitch",
+        "heartbeat",
+        "disarmDeadMansSwitch",
+        "createQuickTradingSession",
+        "createAdvancedTradingSession",
+        "closeSessionPosition",
+        "closeTrade",
+        "closePositionByAsset",
+        "closePositionWithSignature",
+        "startBot",
+        "stopBot",
+        "pauseBot",
+        "resumeBot",
+        "stopBotEntries",
+    }
+)
+
+
+def check_api_key_scope(scopes: list[str], info: Info) -> None:
+    """A root field called with an API key: READ runs queries and subscriptions, TRADE the trading mutations;
+    no other mutation is open to a key."""
+    if info.operation.operation == OperationType.MUTATION:
+        if info.field_name not in TRADE_MUTATIONS:
+            raise Forbidden(f"{info.field_name} cannot be called with an API key")
+        if ApiScope.TRADE.value not in scopes:
+            raise Forbidden("this API key lacks the TRADE scope")
+    elif ApiScope.READ.value not in scopes:
+        raise Forbidden("this API key lacks the READ scope")
+
+
 def admin_address_allowed(context: Context) -> bool:
     """Whether the caller's address may do admin operations (ADMIN_IP_ALLOWLIST; empty allows every address)."""
     networks = context.settings.admin_ip_allowlist
@@ -48,7 +90,9 @@ class _RolePermission(BasePermission):
     minimum: Role = Role.VIEWER
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        require_principal(info.context)
+        principal = require_principal(info.context)
+        if principal.api_key is not None and info.path.prev is None:
+            check_api_key_scope(principal.api_key.key.scopes, info)
         if not has_role(info.context, self.minimum):
             raise Forbidden(f"requires the {self.minimum.value} role")
         if self.minimum == Role.ADMIN and not admin_address_allowed(info.context):

@@ -4,6 +4,10 @@ HTTP: ``Authorization: Bearer`` wins; otherwise the HttpOnly access cookie, whic
 only when the request could not have been sent by a cross-site form (a JSON content type, which forces
 a CORS preflight, or an explicit X-CSRF-Token / Apollo-Require-Preflight header).
 
+API keys: ``Authorization: ApiKey <secret>`` on HTTP, ``{"authorization": "ApiKey <secret>"}`` on a socket;
+a key's revocation is announced like an ended session (under the key's hash), so it is refused within a
+second everywhere and its sockets close with 4403.
+
 WebSocket: ``connection_init`` payload ``{"authorization": "Bearer …"}`` or the cookie (cross-site
 sockets are already refused by the origin check). A bad credential closes the socket with 4403.
 An authenticated socket (or HTTP event stream) is watched: it is closed with 4403 as soon as its session is
@@ -27,10 +31,13 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from .auth import (
     ACCESS_COOKIE,
+    API_KEYS,
     SESSIONS,
     AuthenticationFailed,
     Principal,
+    live_api_key,
     live_session,
+    principal_from_api_key,
     principal_from_token,
     utcnow,
 )
@@ -88,11 +95,18 @@ _CSRF_HEADERS = ("x-csrf-token", "apollo-require-preflight")
 _PREFLIGHTED_TYPES = ("application/json", "application/graphql-response+json")
 
 
-def _bearer(value: str) -> str:
+def _credential(value: str) -> tuple[str, str]:
+    """("bearer" | "apikey", the token) of an Authorization value."""
     scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed("authorization must be 'Bearer <access token>'")
-    return token.strip()
+    if scheme.lower() not in ("bearer", "apikey") or not token.strip():
+        raise AuthenticationFailed("authorization must be 'Bearer <access token>' or 'ApiKey <secret>'")
+    return scheme.lower(), token.strip()
+
+
+async def _principal(context: Context, scheme: str, token: str) -> Principal:
+    if scheme == "apikey":
+        return await principal_from_api_key(token, context.client.ip)
+    return await principal_from_token(context.settings, token)
 
 
 def csrf_safe(request: Request) -> bool:
@@ -109,8 +123,9 @@ async def authenticate_http(context: Context) -> None:
     assert isinstance(request, Request)
     try:
         header = request.headers.get("authorization")
+        scheme = "bearer"
         if header:
-            token = _bearer(header)
+            scheme, token = _credential(header)
         else:
             cookie = request.cookies.get(ACCESS_COOKIE)
             if not cookie:
@@ -121,7 +136,7 @@ async def authenticate_http(context: Context) -> None:
                 )
                 return
             token = cookie
-        context.principal = await principal_from_token(context.settings, token)
+        context.principal = await _principal(context, scheme, token)
     except AuthenticationFailed as exc:
         context.auth_error = str(exc)
 
@@ -129,21 +144,23 @@ async def authenticate_http(context: Context) -> None:
 async def authenticate_websocket(context: Context) -> None:
     params = context.connection_params or {}
     raw = params.get("authorization") or params.get("Authorization")
+    scheme = "bearer"
     if raw is not None:
         if not isinstance(raw, str):
-            raise AuthenticationFailed("authorization must be 'Bearer <access token>'")
-        token = _bearer(raw)
+            raise AuthenticationFailed("authorization must be 'Bearer <access token>' or 'ApiKey <secret>'")
+        scheme, token = _credential(raw)
     else:
         cookie = context.request.cookies.get(ACCESS_COOKIE)
         if not cookie:
             return  # anonymous: public streams only
         token = cookie
-    context.principal = await principal_from_token(context.settings, token)
+    context.principal = await _principal(context, scheme, token)
 
 
 async def announce_session_ended(bus: Bus, session_id: object, reason: str) -> None:
     """After the commit that ended a session: every process forgets it, and its sockets close."""
     SESSIONS.forget_session(session_id)
+    API_KEYS.forget_session(session_id)
     await publish(bus, CredentialsChanged(scope=EVERY_PROCESS, session_id=str(session_id)))
     await publish(bus, SessionEnded(session_id=str(session_id), reason=reason))
 
@@ -152,6 +169,7 @@ async def announce_user_changed(bus: Bus, user_id: object, reason: str) -> None:
     """After the commit that changed a user (status, role, profile, credentials): every process forgets the
     user's cached sessions, and their sockets re-check."""
     SESSIONS.forget_user(user_id)
+    API_KEYS.forget_user(user_id)
     await publish(bus, CredentialsChanged(scope=EVERY_PROCESS, user_id=str(user_id)))
     await publish(bus, UserChanged(user_id=str(user_id), reason=reason))
 
@@ -171,17 +189,21 @@ async def forget_changed_credentials(bus: Bus, listening: asyncio.Event | None =
                     change = decode(delivery)
                     if not isinstance(change, CredentialsChanged):
                         SESSIONS.clear()
+                        API_KEYS.clear()
                         WATCHERS.wake_all()
                     elif change.session_id is not None:
                         SESSIONS.forget_session(change.session_id)
+                        API_KEYS.forget_session(change.session_id)
                         WATCHERS.wake_session(change.session_id)
                     elif change.user_id is not None:
                         SESSIONS.forget_user(change.user_id)
+                        API_KEYS.forget_user(change.user_id)
                         WATCHERS.wake_user(change.user_id)
         except Exception:
             # Entries still expire within the cache's ttl; listening again is all that is left to do.
             log.exception("credentials listener failed; listening again")
             SESSIONS.clear()
+            API_KEYS.clear()
             WATCHERS.wake_all()
             await asyncio.sleep(1)
 
@@ -189,7 +211,10 @@ async def forget_changed_credentials(bus: Bus, listening: asyncio.Event | None =
 async def _end_reason(settings: Settings, principal: Principal) -> str | None:
     if principal.token_expires_at <= utcnow():
         return "access token expired"
-    session, reason = await live_session(settings, principal.session.id, utcnow(), fresh=True)
+    if principal.api_key is not None:
+        grant, reason = await live_api_key(principal.api_key.id, utcnow(), fresh=True)
+        return "API key removed" if grant is None else reason
+    session, reason = await live_session(settings, principal.session_id, utcnow(), fresh=True)
     return "session ended" if session is None else reason
 
 

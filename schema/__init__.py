@@ -27,6 +27,7 @@ from graphql_api.scalars import SCALAR_MAP
 from resolvers import (
     agents,
     alerts,
+    apikeys,
     audit,
     bots,
     compliance,
@@ -82,6 +83,7 @@ DOMAINS: list[ModuleType] = [
     preferences,
     audit,
     monitoring,
+    apikeys,
 ]
 
 

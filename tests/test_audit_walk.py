@@ -501,6 +501,20 @@ CASES: dict[str, tuple[str, Run, str, Run | None, str]] = {
         lambda w: _do(w.client, DELETE_PRICE_ALERT, {"id": to_global_id("PriceAlert", NOBODY)}),
         "DENIED",
     ),
+    "createApiKey": (
+        "api_key.create",
+        lambda w: _do(w.client, CREATE_API_KEY, {"n": "walk", "s": ["READ"]}),
+        "SUCCESS",
+        lambda w: _do(w.client, CREATE_API_KEY, {"n": "walk", "s": []}),
+        "DENIED",
+    ),
+    "revokeApiKey": (
+        "api_key.revoke",
+        lambda w: _api_key_then(w, REVOKE_API_KEY),
+        "SUCCESS",
+        lambda w: _do(w.client, REVOKE_API_KEY, {"id": to_global_id("ApiKey", NOBODY)}),
+        "DENIED",
+    ),
     "createWebhook": (
         "webhook.create",
         lambda w: _do(w.client, CREATE_WEBHOOK, {"u": "http://127.0.0.1:9/walk"}),
@@ -785,6 +799,8 @@ DELETE_PRICE_ALERT = _mutation("deletePriceAlert", "(id: $id)", "$id: ID!")
 MARK_ALERT_READ = _mutation("markAlertRead", "(id: $id)", "$id: ID!")
 ACKNOWLEDGE_ALERT = _mutation("acknowledgeAlert", "(id: $id)", "$id: ID!")
 SEND_TEST_ALERT = _mutation("sendTestAlert", "(message: $m)", "$m: String")
+CREATE_API_KEY = _mutation("createApiKey", "(name: $n, scopes: $s)", "$n: String!, $s: [ApiKeyScope!]!")
+REVOKE_API_KEY = _mutation("revokeApiKey", "(id: $id)", "$id: ID!")
 CREATE_WEBHOOK = _mutation("createWebhook", "(url: $u)", "$u: String!")
 DELETE_WEBHOOK = _mutation("deleteWebhook", "(id: $id)", "$id: ID!")
 # Far above any price the walk reaches: the walk's alerts never fire.
@@ -805,6 +821,13 @@ async def _price_alert_then(w: World, document: str) -> dict[str, Any]:
     if "$i" in document:
         variables["i"] = FAR_ABOVE
     return await _do(w.client, document, variables)
+
+
+async def _api_key_then(w: World, document: str) -> dict[str, Any]:
+    made = await w.client.query(
+        'mutation { createApiKey(name: "gone", scopes: [READ]) { ... on ApiKeyCreated { apiKey { id } } } }'
+    )
+    return await _do(w.client, document, {"id": made["createApiKey"]["apiKey"]["id"]})
 
 
 async def _webhook_then(w: World, document: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Subquery
+from tortoise.transactions import in_transaction
 
 from models.bots import Bot, BotStatus, LogLevel
 from models.identity import User
@@ -48,6 +49,8 @@ from ..events import channel_for, decode
 from ..events.market import PriceTicked
 from ..ownership import Actor
 from ..rejections import Rejection
+from ..services.alerts import announce as announce_alerts
+from ..services.alerts import bot_status_changed
 from ..services.bots import announce, cancel_working, publish_log
 from ..services.bots import log as bot_log
 from ..services.orders import OrderSpec, place_order
@@ -346,9 +349,16 @@ class BotRunner:
         """The bot goes to ERROR with the error in its log and stops trading; nothing else is touched."""
         reason = f"{type(exc).__name__}: {exc}"[:500]
         self._held.pop(str(bot.id), None)
-        await Bot.filter(id=bot.id).update(status=BotStatus.ERROR, status_reason=reason, runner=None, lease_until=None)
-        bot.status, bot.status_reason = BotStatus.ERROR, reason
+        async with in_transaction() as conn:
+            await (
+                Bot.filter(id=bot.id)
+                .using_db(conn)
+                .update(status=BotStatus.ERROR, status_reason=reason, runner=None, lease_until=None)
+            )
+            bot.status, bot.status_reason = BotStatus.ERROR, reason
+            alert = await bot_status_changed(conn, bot, f"Strategy error: {reason}")
         await announce(self._deps, bot, await bot_log(bot.id, LogLevel.ERROR, f"strategy error: {reason}"))
+        await announce_alerts(self._deps.bus, [alert])
 
 
 async def strategy_drivers(bot: Bot) -> dict[str, SymbolDriver]:

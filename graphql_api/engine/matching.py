@@ -43,6 +43,7 @@ from ..events.portfolio import PortfolioChanged
 from ..events.positions import PositionChanged
 from ..pubsub import Bus
 from ..rejections import FundsShort
+from ..services.alerts import order_filled
 from ..settings import Settings
 from . import (
     compliance,  # noqa: F401  (its stage joins the pre-trade pipeline on import)
@@ -254,6 +255,7 @@ class PaperEngine:
 
         if order.filled_quantity == order.quantity:
             self._finish(order, cash, position, OrderStatus.FILLED, None)
+            await order_filled(conn, order)
         elif rests:
             order.status = OrderStatus.PARTIALLY_FILLED if order.filled_quantity else OrderStatus.OPEN
             if placing:

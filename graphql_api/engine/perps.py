@@ -35,6 +35,7 @@ from models.perps import FundingPayment, FundingRound, Liquidation, MarginMode, 
 from models.venues import Balance
 
 from ..rejections import FundsShort, Invalid, KillSwitchBlocked
+from ..services.alerts import order_filled
 from . import journal
 from . import margin as mg
 from .book import Book, available, sweep
@@ -266,6 +267,7 @@ class PerpEngine:
             order.average_price = mg.q12(order.filled_notional / order.filled_quantity)
         if order.filled_quantity == order.quantity:
             order.status = OrderStatus.FILLED
+            await order_filled(conn, order)
         else:
             order.status = OrderStatus.CANCELED
             order.reason = "immediate-or-cancel: the rest was cancelled" if order.filled_quantity else "nothing to fill"

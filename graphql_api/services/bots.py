@@ -39,6 +39,8 @@ from ..events.bots import BotLogged, BotStatusChanged
 from ..ownership import Actor, require_owned
 from ..rejections import Invalid, KillSwitchBlocked
 from . import strategies as strategy_actions
+from .alerts import announce as announce_alerts
+from .alerts import bot_status_changed
 from .deps import Deps
 from .orders import trading_account
 
@@ -366,6 +368,7 @@ async def transition(deps: Deps, actor: Actor, bot_id: str, action: Action) -> B
         cancelled = await _cancel_working(deps, conn, bot, changes) if target == BotStatus.STOPPED else 0
         bot.last_activity_at = now
         await bot.save(using_db=conn)
+        raised = [] if target is None else [await bot_status_changed(conn, bot, f"The bot was {message}.")]
         line = await log(bot.id, LogLevel.INFO, message, conn, cancelledOrders=cancelled)
         await audit.by(
             actor,
@@ -378,6 +381,7 @@ async def transition(deps: Deps, actor: Actor, bot_id: str, action: Action) -> B
         )
     await deps.engine.publish(changes)
     await announce(deps, bot, line)
+    await announce_alerts(deps.bus, raised)
     return bot
 
 
@@ -418,6 +422,7 @@ async def stop_in_scope(conn: BaseDBAsyncClient, user_id: str | None, reason: st
         bot.status, bot.status_reason, bot.runner, bot.lease_until = BotStatus.STOPPED, reason[:500], None, None
         bot.last_activity_at = utcnow()
         await bot.save(using_db=conn)
+        await bot_status_changed(conn, bot, f"Stopped by the kill switch: {reason}")
         stopped.append((bot, await log(bot.id, LogLevel.WARNING, f"stopped by the kill switch: {reason}", conn)))
     return stopped
 

@@ -22,7 +22,9 @@ from ..engine.matching import lock_account, lock_for_trading
 from ..engine.perps import PERP_VENUE
 from ..engine.types import Changes, OrderRequest
 from ..ownership import Actor, require_owned
-from ..rejections import Invalid, Rejection
+from ..rejections import Invalid, Missing, Rejection
+from ..scalars import serialize_decimal
+from .alerts import order_rejected
 from .deps import Deps
 
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
@@ -149,8 +151,24 @@ async def place_order(
 ) -> Placed:
     """Validate and place: every refusal (input, kill switch, funds) is audited and raised."""
     symbol = {"symbol": spec.symbol.strip().upper()}
-    async with audit.refusals(actor, action, target_type="VenueAccount", target_id=spec.account_id, detail=symbol):
-        return await submit(deps, actor, await validate(actor, spec), action, within)
+    try:
+        async with audit.refusals(actor, action, target_type="VenueAccount", target_id=spec.account_id, detail=symbol):
+            return await submit(deps, actor, await validate(actor, spec), action, within)
+    except Rejection as rejection:
+        # A refusal of the order itself (kill switch, funds, compliance, venue) is worth an alert; a bad input
+        # or an account that is not the caller's is answered to the caller alone.
+        if not isinstance(rejection, Invalid | Missing):
+            await order_rejected(
+                deps.bus,
+                actor.user.id,
+                symbol=symbol["symbol"],
+                side=spec.side.value,
+                quantity=serialize_decimal(spec.quantity),
+                bot_id=spec.bot_id,
+                code=rejection.code,
+                reason=rejection.message,
+            )
+        raise
 
 
 async def submit(deps: Deps, actor: Actor, req: OrderRequest, action: Action, within: Within | None = None) -> Placed:

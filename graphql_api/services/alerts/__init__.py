@@ -33,7 +33,9 @@ from models.alerts import (
     WebhookEndpoint,
 )
 from models.audit import Outcome
-from models.identity import User
+from models.bots import Bot, BotStatus
+from models.identity import NOTIFICATION_DEFAULTS, User
+from models.orders import Order
 
 from ... import audit
 from ...audit import Action
@@ -43,6 +45,7 @@ from ...events.alerts import ADMINS, AlertRaised
 from ...ownership import Actor
 from ...pubsub import Bus
 from ...rejections import Invalid, Missing
+from ...scalars import serialize_decimal
 from . import channels
 
 
@@ -211,3 +214,67 @@ async def send_test_alert(bus: Bus, actor: Actor, severity: Severity, message: s
             )
     await announce(bus, [alert])
     return alert
+
+
+# -- alerts that orders and bots raise, in their own transactions ---------------------------------------------
+
+
+async def order_filled(conn: BaseDBAsyncClient, order: Order) -> Alert | None:
+    """In the fill's transaction: a TRADING alert that ``order`` filled, when the owner's ``order_fills``
+    choice is on (off: no alert at all)."""
+    user = await User.get_or_none(id=order.user_id, using_db=conn)
+    if user is None or not {**NOTIFICATION_DEFAULTS, **(user.notification_preferences or {})}["order_fills"]:
+        return None
+    side, quantity = order.side.value, serialize_decimal(order.quantity)
+    average = serialize_decimal(order.average_price) if order.average_price is not None else "?"
+    return await raise_alert(
+        conn,
+        user_id=order.user_id,
+        type=AlertType.SUCCESS,
+        category=AlertCategory.TRADING,
+        severity=Severity.LOW,
+        title=f"Order filled: {side} {quantity} {order.symbol}",
+        message=f"{side} {quantity} {order.symbol} filled at an average price of {average}.",
+        source="order",
+        bot_id=str(order.bot_id) if order.bot_id else None,
+        metadata={"orderId": str(order.id), "symbol": order.symbol, "side": side, "averagePrice": average},
+    )
+
+
+async def order_rejected(
+    bus: Bus, user_id: object, *, symbol: str, side: str, quantity: str, bot_id: str | None, code: str, reason: str
+) -> Alert:
+    """A TRADING alert that an order was refused (kill switch, funds, compliance, venue): the refusal wrote
+    nothing else, so the alert is its own transaction, announced at once."""
+    async with in_transaction() as conn:
+        alert = await raise_alert(
+            conn,
+            user_id=user_id,
+            type=AlertType.WARNING,
+            category=AlertCategory.TRADING,
+            severity=Severity.MEDIUM,
+            title=f"Order rejected: {side} {quantity} {symbol}",
+            message=f"{reason} ({code})",
+            source="order",
+            bot_id=bot_id,
+            metadata={"symbol": symbol, "side": side, "quantity": quantity, "code": code},
+        )
+    await announce(bus, [alert])
+    return alert
+
+
+async def bot_status_changed(conn: BaseDBAsyncClient, bot: Bot, reason: str) -> Alert:
+    """In the transaction that changed ``bot``'s status: a BOT alert (ERROR: an error, HIGH)."""
+    error = bot.status == BotStatus.ERROR
+    return await raise_alert(
+        conn,
+        user_id=bot.user_id,
+        type=AlertType.ERROR if error else AlertType.INFO,
+        category=AlertCategory.BOT,
+        severity=Severity.HIGH if error else Severity.LOW,
+        title=f"Bot {bot.name} {'failed' if error else bot.status.value.lower()}",
+        message=reason,
+        source="bot",
+        bot_id=str(bot.id),
+        metadata={"status": bot.status.value},
+    )
