@@ -477,21 +477,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     )
                     resources.feed.start()
                 if settings.bots_enabled:
-                    resources.bots = BotRunner(resources, ttl=settings.bot_lease_ttl, renew=settings.bot_lease_renew)
+                    resources.bots = BotRunner(
+                        resources,
+                        ttl=timedelta(seconds=settings.bot_lease_ttl),
+                        renew=timedelta(seconds=settings.bot_lease_renew),
+                    )
                     resources.bots.start()
                 if settings.session_engine_enabled:
                     resources.sessions = SessionRunner(
                         resources,
-                        ttl=settings.session_lease_ttl,
-                        renew=settings.session_lease_renew,
-                        interval=settings.session_engine_interval,
+                        ttl=timedelta(seconds=settings.session_lease_ttl),
+                        renew=timedelta(seconds=settings.session_lease_renew),
+                        interval=timedelta(seconds=settings.session_engine_interval),
                     )
                     resources.sessions.start()
                 if settings.copying_enabled:
                     resources.copying = CopyDispatcher(
                         resources,
-                        interval=settings.copy_dispatch_interval,
-                        ttl=settings.copy_claim_ttl,
+                        interval=timedelta(seconds=settings.copy_dispatch_interval),
+                        ttl=timedelta(seconds=settings.copy_claim_ttl),
                         concurrency=settings.copy_concurrency,
                     )
                     resources.copying.start()

@@ -556,7 +556,12 @@ async def test_two_dispatchers_racing_place_each_copy_once(
                     status=CopyStatus.PENDING,
                 )
             settings = server.resources.settings
-            racers = [CopyDispatcher(server.resources, interval=0.05, ttl=settings.copy_claim_ttl) for _ in range(2)]
+            racers = [
+                CopyDispatcher(
+                    server.resources, interval=timedelta(seconds=0.05), ttl=timedelta(seconds=settings.copy_claim_ttl)
+                )
+                for _ in range(2)
+            ]
             await asyncio.gather(*(racer.drain() for racer in racers))
             assert await _copies_settled(*(s["id"] for s in subs))
 

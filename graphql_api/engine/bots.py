@@ -20,13 +20,8 @@ are not affected.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,7 +40,6 @@ from models.strategies import Strategy, StrategyType
 from models.venues import Balance, VenueAccount
 
 from ..auth import utcnow
-from ..events import channel_for, decode
 from ..events.market import PriceTicked
 from ..ownership import Actor
 from ..rejections import Rejection
@@ -55,7 +49,7 @@ from ..services.bots import announce, cancel_working, publish_log
 from ..services.bots import log as bot_log
 from ..services.orders import OrderSpec, place_order
 from .candles import INTERVALS, Bar, advance
-from .lease import RowLeases
+from .runners import LeasedRunner
 from .strategies import Fill as StrategyFill
 from .strategies import Holding, Intent, StrategyRunner, build, parameters_of
 from .strategies import Instrument as StrategyInstrument
@@ -125,46 +119,12 @@ class Held:
     drivers: dict[str, SymbolDriver]
 
 
-class BotRunner:
-    def __init__(self, deps: Deps, *, ttl: float, renew: float) -> None:
-        self._deps = deps
+class BotRunner(LeasedRunner[Held]):
+    kind = "bot"
+
+    def __init__(self, deps: Deps, *, ttl: timedelta, renew: timedelta) -> None:
+        super().__init__(deps, Bot, ttl=ttl, renew=renew, status=BotStatus.RUNNING)
         self._drivers = strategy_drivers
-        self._ttl = timedelta(seconds=ttl)
-        self._renew = renew
-        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._leases = RowLeases(Bot, self.name, self._ttl, status=BotStatus.RUNNING)
-        self._held: dict[str, Held] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._lock = asyncio.Lock()  # one bot step or lease pass at a time in this process
-
-    @property
-    def held(self) -> list[str]:
-        return sorted(self._held)
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._lease_loop(), name="bot-leases"),
-            asyncio.create_task(self._tick_loop(), name="bot-ticks"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):
-            await self._leases.release()
-        self._held.clear()
-
-    async def _lease_loop(self) -> None:
-        while True:
-            try:
-                async with self._lock:
-                    await self.manage()
-            except Exception:
-                log.exception("bot lease pass failed")
-            await asyncio.sleep(self._renew)
 
     async def manage(self) -> None:
         """Renew what this process holds, drop what stopped, claim its share of the unheld RUNNING bots."""
@@ -189,18 +149,10 @@ class BotRunner:
         message = f"running on {self.name}" + (f" (taken over from {taken_from})" if taken_from else "")
         await announce(self._deps, bot, await bot_log(bot.id, LogLevel.INFO, message))
 
-    async def _tick_loop(self) -> None:
-        symbols = await Instrument.all().values_list("symbol", flat=True)
-        channels = [channel_for(PriceTicked, symbol) for symbol in symbols]
-        async with self._deps.bus.subscribe(channels) as deliveries:
-            async for delivery in deliveries:
-                tick = decode(delivery)
-                if not isinstance(tick, PriceTicked):
-                    continue
-                async with self._lock:
-                    for held in list(self._held.values()):
-                        if tick.symbol in held.drivers:
-                            await self._step(held, tick)
+    async def on_tick(self, tick: PriceTicked) -> None:
+        for held in list(self._held.values()):
+            if tick.symbol in held.drivers:
+                await self._step(held, tick)
 
     async def _step(self, held: Held, tick: PriceTicked) -> None:
         bot = await Bot.get_or_none(id=held.bot.id)

@@ -22,9 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
@@ -51,6 +48,7 @@ from models.positions import Position
 
 from ..auth import utcnow
 from .fills import FillFacts
+from .lease import process_name
 
 if TYPE_CHECKING:
     from ..rejections import Rejection
@@ -116,13 +114,15 @@ def _held(sub: AgentSubscription, symbol: str) -> Decimal:
 class CopyDispatcher:
     """Places the copies of the outbox (see the module doc); one per process."""
 
-    def __init__(self, deps: Deps, *, interval: float, ttl: float, batch: int = 500, concurrency: int = 8) -> None:
+    def __init__(
+        self, deps: Deps, *, interval: timedelta, ttl: timedelta, batch: int = 500, concurrency: int = 8
+    ) -> None:
         self._deps = deps
         self._concurrency = concurrency
         self._interval = interval
-        self._ttl = timedelta(seconds=ttl)
+        self._ttl = ttl
         self._batch = batch
-        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.name = process_name()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -144,7 +144,7 @@ class CopyDispatcher:
                 await self.drain()
             except Exception:
                 log.exception("copy dispatch pass failed")
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._interval.total_seconds())
 
     async def drain(self) -> int:
         """Dispatch what is claimable now, oldest first; returns how many rows this call finished.

@@ -15,6 +15,8 @@ import fcntl
 import logging
 import math
 import os
+import socket
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +26,11 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 
 log = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    """This process as a lease holder names it: host, pid and a random suffix (unique across restarts)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lock_key(name: str) -> int:

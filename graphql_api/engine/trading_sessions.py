@@ -23,13 +23,8 @@ trigger-cron) for every active session. All state is in the database, so a resta
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,7 +51,6 @@ from models.trading_sessions import (
 )
 
 from ..audit import Action
-from ..events import channel_for, decode
 from ..events.market import PriceTicked
 from ..ownership import Actor
 from ..rejections import Rejection
@@ -64,7 +58,7 @@ from ..services import trading_sessions as sessions
 from ..services.indicators import current_signal
 from ..services.perps import update_leverage
 from . import margin as mg
-from .lease import RowLeases
+from .runners import LeasedRunner
 from .signals import NotEnoughCandles
 
 if TYPE_CHECKING:
@@ -322,11 +316,11 @@ class Watched:
 
     symbol: str
     ends_at: datetime | None
-    passed_at: float = 0.0  # monotonic time of its last full step here
+    passed_at: int = 0  # monotonic time (ns) of its last full step here
     checked_step: int = 0  # the last feed step its exits were checked at
 
 
-class SessionRunner:
+class SessionRunner(LeasedRunner[Watched]):
     """Every API process runs one: it holds leases on ACTIVE sessions (``RowLeases``, as bots do) and, on each
     feed tick of a held session's asset, checks its exits at that tick's price — so a target or threshold is
     acted on at the first tick that reaches it — and, every ``interval`` seconds (0: never; then only
@@ -336,45 +330,12 @@ class SessionRunner:
     ticks published before its commit was visible included (the last ``RECENT_TICKS`` are kept) — and never at
     an earlier step, whose price is older than the lot."""
 
-    def __init__(self, deps: Deps, *, ttl: float, renew: float, interval: float) -> None:
-        self._deps = deps
-        self._renew = renew
-        self._interval = interval
-        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._leases = RowLeases(TradingSession, self.name, timedelta(seconds=ttl), status=SessionStatus.ACTIVE)
-        self._held: dict[str, Watched] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._lock = asyncio.Lock()  # one step or lease pass at a time in this process
+    kind = "session"
+
+    def __init__(self, deps: Deps, *, ttl: timedelta, renew: timedelta, interval: timedelta) -> None:
+        super().__init__(deps, TradingSession, ttl=ttl, renew=renew, status=SessionStatus.ACTIVE)
+        self._interval_ns = int(interval.total_seconds() * 1e9)
         self._recent: dict[str, deque[tuple[int, Decimal]]] = {}
-
-    @property
-    def held(self) -> list[str]:
-        return sorted(self._held)
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._lease_loop(), name="session-leases"),
-            asyncio.create_task(self._tick_loop(), name="session-ticks"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):
-            await self._leases.release()
-        self._held.clear()
-
-    async def _lease_loop(self) -> None:
-        while True:
-            try:
-                async with self._lock:
-                    await self.manage()
-            except Exception:
-                log.exception("session lease pass failed")
-            await asyncio.sleep(self._renew)
 
     async def manage(self) -> None:
         now = datetime.now(UTC)
@@ -385,32 +346,18 @@ class SessionRunner:
         for row in await TradingSession.filter(id__in=list(fresh)):
             self._held[str(row.id)] = Watched(row.symbol, row.ends_at)
 
-    async def _tick_loop(self) -> None:
-        symbols = await Instrument.all().values_list("symbol", flat=True)
-        channels = [channel_for(PriceTicked, symbol) for symbol in symbols]
-        async with self._deps.bus.subscribe(channels) as deliveries:
-            async for delivery in deliveries:
-                tick = decode(delivery)
-                if not isinstance(tick, PriceTicked):
-                    continue
-                async with self._lock:
-                    try:
-                        await self.on_tick(tick)
-                    except Exception:
-                        log.exception("session tick %s %s failed", tick.symbol, tick.step)
-
     async def on_tick(self, tick: PriceTicked) -> None:
         recent = self._recent.setdefault(tick.symbol, deque(maxlen=RECENT_TICKS))
         recent.append((tick.step, tick.price))
         watched = {sid: w for sid, w in self._held.items() if w.symbol == tick.symbol}
         if not watched:
             return
-        clock = time.monotonic()
+        clock = time.monotonic_ns()
         now = datetime.now(UTC)
         due = {
             sid
             for sid, w in watched.items()
-            if (self._interval > 0 and clock - w.passed_at >= self._interval)
+            if (self._interval_ns > 0 and clock - w.passed_at >= self._interval_ns)
             or (w.ends_at is not None and now >= w.ends_at)
         }
         # Sessions with a lot open: their PnL moves with every tick after the step the lot was filled at.
